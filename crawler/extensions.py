@@ -1,0 +1,75 @@
+"""RunRecorder: keeps the crawl run's row up to date, from start to finish reason."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from twisted.internet import task
+
+from crawler.runtime import Runtime, runtime
+from monitor.runs import RunStats, finish_run, mark_started, update_progress
+
+logger = logging.getLogger(__name__)
+
+
+def run_stats(stats: dict[str, Any]) -> RunStats:
+    """The run's counters from Scrapy's statistics."""
+    errors: dict[str, int] = {}
+    for key, value in stats.items():
+        for prefix in ("monitor/errors/", "monitor/skipped/"):
+            if key.startswith(prefix):
+                errors[key[len(prefix):]] = int(value)
+    return RunStats(
+        pages=int(stats.get("monitor/pages", 0)),
+        images=int(stats.get("monitor/images/ok", 0)),
+        bytes=int(stats.get("downloader/response_bytes", 0)),
+        hits=int(stats.get("monitor/hits", 0)),
+        new_hits=int(stats.get("monitor/hits_new", 0)),
+        errors=errors,
+    )
+
+
+class RunRecorder:
+    def __init__(self, crawler: Crawler, rt: Runtime, interval: float) -> None:
+        self.crawler = crawler
+        self.rt = rt
+        self.interval = interval
+        self._loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RunRecorder:
+        interval = crawler.settings.getfloat("MONITOR_PROGRESS_INTERVAL", 2.0)
+        if interval <= 0:
+            raise NotConfigured("MONITOR_PROGRESS_INTERVAL is not positive")
+        recorder = cls(crawler, runtime(crawler), interval)
+        crawler.signals.connect(recorder.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(recorder.spider_closed, signal=signals.spider_closed)
+        return recorder
+
+    def _run_id(self) -> int:
+        return self.crawler.spider.run_id  # type: ignore[union-attr]
+
+    def spider_opened(self, spider: Any) -> None:
+        self.rt.db_sync(mark_started, self._run_id(), os.getpid())
+        self._loop = task.LoopingCall(self._progress)
+        self._loop.start(self.interval, now=False)
+
+    def _progress(self) -> Any:
+        stats = run_stats(self.crawler.stats.get_stats())
+        # Written on the database thread; the looping call waits for it.
+        from twisted.internet.threads import deferToThread
+
+        return deferToThread(self.rt.db_sync, update_progress, self._run_id(), stats)
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+        stats = run_stats(self.crawler.stats.get_stats())
+        status = self.rt.db_sync(finish_run, self._run_id(), reason, stats)
+        logger.info("run %s %s (%s): %s", self._run_id(), status, reason, stats)
+        self.rt.close()

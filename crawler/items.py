@@ -1,0 +1,27 @@
+"""What flows through the pipelines: one item per crawled page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from monitor.hashing import ImageHashes
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """A downloaded image after hashing; its bytes are already gone."""
+
+    url: str
+    final_url: str
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    hashes: ImageHashes
+
+
+@dataclass
+class PageItem:
+    page_url: str
+    image_urls: list[str]
+    referer: str | None = None  # sent with image requests (hotlink protection)
+    results: list[ImageResult] = field(default_factory=list)

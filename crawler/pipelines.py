@@ -1,0 +1,165 @@
+"""Item pipelines: images are fetched and hashed in memory, then matched and recorded.
+
+``ImageHashPipeline`` subclasses Scrapy's ``MediaPipeline`` itself, not
+``ImagesPipeline``/``FilesPipeline``: those always store files. It keeps
+MediaPipeline's per-run de-duplication (each image URL is fetched once per
+crawl) and drops the bytes as soon as they are hashed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from scrapy.pipelines.media import MediaPipeline
+from twisted.python.failure import Failure
+
+from crawler.errors import ImageSkipped, classify
+from crawler.items import ImageResult, PageItem
+from crawler.runtime import Runtime, runtime
+from monitor.hashing import ImageRejected, hash_image_bytes
+from monitor.matching import MatchIndex
+from monitor.recording import Observation, known_image, load_references, record_page
+
+logger = logging.getLogger(__name__)
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1")[:400] if value else None
+
+
+class ImageHashPipeline(MediaPipeline):
+    LOG_FAILED_RESULTS = False  # failures are counted by kind instead, see media_failed
+
+    def __init__(self, crawler: Crawler, rt: Runtime) -> None:
+        super().__init__(crawler=crawler)
+        self.rt = rt
+        self.stats = crawler.stats
+        self.max_bytes = rt.app.config.max_image_bytes
+        self.max_pixels = rt.app.config.max_image_pixels
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ImageHashPipeline:
+        return cls(crawler, runtime(crawler))
+
+    # -- Overridable interface -------------------------------------------------------
+    def get_media_requests(self, item: Any, info: Any) -> list[Request]:
+        if not isinstance(item, PageItem):
+            return []
+        slot = getattr(info.spider, "download_slot", None)
+        meta: dict[str, Any] = {
+            "allow_offsite": True,  # CDN images of an allowed page are wanted
+            "download_maxsize": self.max_bytes,
+            "monitor_image": True,
+        }
+        if slot:
+            meta["download_slot"] = slot  # CDN fetches count against the site's politeness
+        headers = {"Referer": item.referer or item.page_url}
+        return [Request(url, meta=dict(meta), headers=headers) for url in item.image_urls]
+
+    def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> None:
+        return None  # always fetch: conditional recrawls come with scheduled operations
+
+    async def media_downloaded(
+        self, response: Response, request: Request, info: Any, *, item: Any = None
+    ) -> ImageResult:
+        if response.status != 200:
+            raise ImageSkipped(f"http_{response.status}")
+        body = response.body
+        self.stats.inc_value("monitor/images/bytes", len(body))
+        sha256 = hashlib.sha256(body).hexdigest()
+        hashes = await self.rt.db(known_image, sha256)
+        if hashes is None:
+            hashes = await self._hash(body, sha256)
+        else:
+            self.stats.inc_value("monitor/images/known")
+        self.stats.inc_value("monitor/images/ok")
+        return ImageResult(
+            url=request.url,
+            final_url=response.url,
+            content_type=_header(response, "Content-Type"),
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
+            hashes=hashes,
+        )
+
+    async def _hash(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
+        try:
+            # Decoding is CPU work: off the event loop, in a thread.
+            hashes = await asyncio.to_thread(
+                hash_image_bytes, body, max_pixels=self.max_pixels, sha256=sha256
+            )
+        except ImageRejected as exc:
+            raise ImageSkipped(exc.kind, str(exc)) from None
+        self.stats.inc_value("monitor/images/hashed")
+        return hashes
+
+    def media_failed(self, failure: Failure, request: Request, info: Any) -> None:  # type: ignore[override]
+        """Count the failure by kind. Returning None (not raising) makes the image's
+        result None, cached like any result, so the failure is neither retried within
+        the run nor logged as an error with a traceback by MediaPipeline."""
+        kind = classify(failure)
+        self.stats.inc_value(f"monitor/errors/image/{kind}")
+        logger.info("image not hashed (%s): %s", kind, request.url)
+
+    def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
+        if isinstance(item, PageItem):
+            item.results = [value for ok, value in results if ok and value is not None]
+        return item
+
+    def file_path(self, request: Request, response: Any = None, info: Any = None, *,
+                  item: Any = None) -> str:
+        raise NotImplementedError("nothing is ever stored")
+
+
+class MatchPipeline:
+    """Matches each hashed image against every hash entry of every open case, records hits."""
+
+    def __init__(self, crawler: Crawler, rt: Runtime) -> None:
+        self.crawler = crawler
+        self.rt = rt
+        self.stats = crawler.stats
+        self.index = MatchIndex(rt.app.config.thresholds)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
+        return cls(crawler, runtime(crawler))
+
+    def open_spider(self, spider: Any = None) -> None:
+        self.index.add(self.rt.db_sync(load_references))
+        logger.info("matching against %d reference hashes", len(self.index))
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        if not isinstance(item, PageItem) or not item.results:
+            return item
+        observations = [self._observe(result) for result in item.results]
+        site = self.crawler.spider
+        hits, new_hits = await self.rt.db(
+            record_page,
+            site_id=site.site.id,  # type: ignore[union-attr]
+            run_id=site.run_id,  # type: ignore[union-attr]
+            page_url=item.page_url,
+            observations=observations,
+        )
+        self.stats.inc_value("monitor/sightings", len(observations))
+        if hits:
+            self.stats.inc_value("monitor/hits", hits)
+            self.stats.inc_value("monitor/hits_new", new_hits)
+        return item
+
+    def _observe(self, result: ImageResult) -> Observation:
+        return Observation(
+            image_url=result.url,
+            final_url=result.final_url if result.final_url != result.url else None,
+            content_type=result.content_type,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            hashes=result.hashes,
+            matches=tuple(self.index.match(result.hashes.hashes)),
+        )

@@ -1,0 +1,45 @@
+"""The monitor's side of one crawl process: its App and the thread that talks to the database.
+
+All database work of a crawl goes through one worker thread, so the event loop
+never blocks on a write and SQLite sees one writer at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, TypeVar
+
+from scrapy.crawler import Crawler
+
+from monitor.app import App, bootstrap
+from monitor.config import Config
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._db, lambda: fn(self.app, *args, **kwargs))
+
+    def db_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run on the database thread and wait: for start-up and shutdown only."""
+        return self._db.submit(fn, self.app, *args, **kwargs).result()
+
+    def close(self) -> None:
+        self._db.shutdown(wait=True)
+        self.app.close()
+
+
+def runtime(crawler: Crawler) -> Runtime:
+    """The crawl's Runtime, made on first use from the environment's configuration."""
+    existing = getattr(crawler, "_monitor_runtime", None)
+    if existing is None:
+        existing = Runtime(bootstrap(Config.from_env()))
+        crawler._monitor_runtime = existing  # type: ignore[attr-defined]
+    return existing

@@ -1,0 +1,36 @@
+"""Bootstrap: the one place where configuration, database and key are wired together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from monitor.config import Config
+from monitor.crypto import Cipher, load_key
+from monitor.db import Database, check_schema
+
+
+@dataclass
+class App:
+    config: Config
+    db: Database
+    cipher: Cipher
+
+    @property
+    def actor(self) -> str:
+        return self.config.actor
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def bootstrap(config: Config | None = None, *, require_schema: bool = True) -> App:
+    config = config or Config.from_env()
+    db = Database(config.database_url)
+    if require_schema:
+        try:
+            check_schema(db)
+        except Exception:
+            db.dispose()
+            raise
+    cipher = Cipher(load_key(config.secret_key, config.var_dir))
+    return App(config=config, db=db, cipher=cipher)

@@ -1,0 +1,83 @@
+"""Cases: one per victim. Name and contact address are stored encrypted."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import audit
+from monitor.app import App
+from monitor.db.models import Case
+from monitor.errors import InvalidInput, NotFound
+
+LANGUAGES = ("en", "es")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: int
+    name: str
+    email: str | None
+    language: str
+    status: str
+    created_at: datetime
+
+
+def add_case(app: App, name: str, *, email: str | None = None, language: str = "en") -> int:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("a case needs a name or code")
+    if len(name) > 200:
+        raise InvalidInput("the case name is longer than 200 characters")
+    if email is not None and not _EMAIL.match(email):
+        raise InvalidInput(f"not an email address: {email!r}")
+    if language not in LANGUAGES:
+        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
+    with app.db.session() as session:
+        case = Case(
+            name_enc=app.cipher.encrypt(name),
+            email_enc=app.cipher.encrypt_optional(email),
+            language=language,
+            status="open",
+        )
+        session.add(case)
+        session.flush()
+        audit.record(session, app.actor, "case.create", "case", case.id)
+        return case.id
+
+
+def require_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(f"no case with id {case_id}")
+    return case
+
+
+def get_case(app: App, case_id: int) -> CaseView:
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        audit.record(session, app.actor, "case.view", "case", case.id)
+        return _view(app, case)
+
+
+def list_cases(app: App) -> list[CaseView]:
+    with app.db.session() as session:
+        cases = session.scalars(select(Case).order_by(Case.id)).all()
+        audit.record(session, app.actor, "case.list", "case", None, count=len(cases))
+        return [_view(app, case) for case in cases]
+
+
+def _view(app: App, case: Case) -> CaseView:
+    return CaseView(
+        id=case.id,
+        name=app.cipher.decrypt(case.name_enc),
+        email=app.cipher.decrypt_optional(case.email_enc),
+        language=case.language,
+        status=case.status,
+        created_at=case.created_at,
+    )

@@ -1,0 +1,275 @@
+"""The ``monitor`` command line: a thin layer over the services.
+
+Every error is one line on stderr and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor import cases, hits, sites
+from monitor.app import App, bootstrap
+from monitor.config import Config, ConfigError
+from monitor.crypto import CryptoError
+from monitor.db import Database, SchemaOutOfDate, upgrade
+from monitor.errors import MonitorError
+from monitor.runs import RunView
+
+F = TypeVar("F", bound=Callable[..., Any])
+err = Console(stderr=True)
+
+
+class Fail(click.ClickException):
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def friendly_errors(fn: F) -> F:
+    """Turn the errors people can cause into one-line messages."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (MonitorError, SchemaOutOfDate, ConfigError, CryptoError) as exc:
+            raise Fail(str(exc)) from exc
+        except SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise Fail(f"database error: {detail}") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def get_app(ctx: click.Context) -> App:
+    app = ctx.obj.get("app") if ctx.obj else None
+    if app is None:
+        app = bootstrap(Config.from_env())
+        ctx.obj["app"] = app
+        ctx.call_on_close(app.close)
+    return app
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ncii-monitor")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """Find where a victim's images are republished, from their hashes only."""
+    ctx.ensure_object(dict)
+
+
+# -- db ------------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@friendly_errors
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    config = Config.from_env()
+    database = Database(config.database_url)
+    try:
+        upgrade(database)
+    finally:
+        database.dispose()
+    click.echo(f"database is up to date ({database.backend})")
+
+
+# -- cases -----------------------------------------------------------------------------
+@main.group()
+def case() -> None:
+    """Victims' cases."""
+
+
+@case.command("add")
+@click.argument("name")
+@click.option("--email", help="The victim's contact address (stored encrypted).")
+@click.option("--language", type=click.Choice(cases.LANGUAGES), default="en", show_default=True)
+@click.pass_context
+@friendly_errors
+def case_add(ctx: click.Context, name: str, email: str | None, language: str) -> None:
+    """Open a case; prints its id."""
+    click.echo(cases.add_case(get_app(ctx), name, email=email, language=language))
+
+
+@case.command("list")
+@click.pass_context
+@friendly_errors
+def case_list(ctx: click.Context) -> None:
+    """List cases (their details are decrypted, and the access is audit-logged)."""
+    table = Table("id", "name", "language", "status", "created")
+    for view in cases.list_cases(get_app(ctx)):
+        table.add_row(str(view.id), view.name, view.language, view.status,
+                      view.created_at.strftime("%Y-%m-%d %H:%M"))
+    Console().print(table)
+
+
+# -- hashes ----------------------------------------------------------------------------
+@main.group("hashes")
+def hashes_group() -> None:
+    """A case's hash list."""
+
+
+@hashes_group.command("add")
+@click.argument("case_id", type=int)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--no-labels", is_flag=True, help="Do not label hashes with their file names.")
+@click.pass_context
+@friendly_errors
+def hashes_add(ctx: click.Context, case_id: int, paths: tuple[Path, ...], no_labels: bool) -> None:
+    """Hash image files or folders locally; only the hashes are stored."""
+    from monitor import hashes
+
+    result = hashes.hash_files(get_app(ctx), case_id, list(paths), labels=not no_labels)
+    click.echo(f"added {result.added} hashes from {result.files} files"
+               f" ({result.duplicates} already in the case)")
+    for path, reason in result.skipped:
+        click.echo(f"skipped {path}: {reason}")
+
+
+@hashes_group.command("import")
+@click.argument("case_id", type=int)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.pass_context
+@friendly_errors
+def hashes_import(ctx: click.Context, case_id: int, file: Path) -> None:
+    """Import a hash list (ALGORITHM HEX [label] lines, bare PDQ lines, CSV or JSON)."""
+    from monitor import hashes
+
+    added, duplicates = hashes.import_hash_list(get_app(ctx), case_id, file)
+    click.echo(f"imported {added} hashes ({duplicates} already in the case)")
+
+
+@hashes_group.command("export")
+@click.argument("case_id", type=int)
+@click.pass_context
+@friendly_errors
+def hashes_export(ctx: click.Context, case_id: int) -> None:
+    """Write a case's hash list as JSON to standard output (audit-logged)."""
+    from monitor import hashes
+
+    click.echo(hashes.export_hash_list(get_app(ctx), case_id))
+
+
+# -- sites -----------------------------------------------------------------------------
+@main.group()
+def site() -> None:
+    """The watchlist."""
+
+
+@site.command("add")
+@click.argument("url")
+@click.option("--name", help="A name to refer to the site by (default: its host).")
+@click.option("--allow-domain", "allow_domains", multiple=True,
+              help="Another domain whose pages belong to the site (repeatable).")
+@click.option("--max-pages", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--max-depth", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--crawl-delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Seconds between requests to the site.")
+@click.option("--ignore-robots", is_flag=True, help="Do not obey the site's robots.txt.")
+@click.option("--allow-private", is_flag=True,
+              help="Allow private, loopback and link-local addresses (e.g. a test site).")
+@click.pass_context
+@friendly_errors
+def site_add(ctx: click.Context, url: str, name: str | None, allow_domains: tuple[str, ...],
+             max_pages: int, max_depth: int, crawl_delay: float, ignore_robots: bool,
+             allow_private: bool) -> None:
+    """Add a site to the watchlist; prints its id."""
+    click.echo(sites.add_site(
+        get_app(ctx), url, name=name, allow_domains=allow_domains, max_pages=max_pages,
+        max_depth=max_depth, crawl_delay=crawl_delay, obey_robots=not ignore_robots,
+        allow_private=allow_private,
+    ))
+
+
+@site.command("list")
+@click.pass_context
+@friendly_errors
+def site_list(ctx: click.Context) -> None:
+    """List the watchlist."""
+    table = Table("id", "name", "start URL", "pages", "depth", "robots", "private")
+    for view in sites.list_sites(get_app(ctx)):
+        table.add_row(str(view.id), view.name, view.start_urls[0], str(view.max_pages),
+                      str(view.max_depth), "obey" if view.obey_robots else "ignore",
+                      "allowed" if view.allow_private else "refused")
+    Console().print(table)
+
+
+# -- crawl ---------------------------------------------------------------------------------
+@main.command()
+@click.argument("site_ref", metavar="SITE")
+@click.option("-v", "--verbose", is_flag=True, help="Show the crawler's log.")
+@click.pass_context
+@friendly_errors
+def crawl(ctx: click.Context, site_ref: str, verbose: bool) -> None:
+    """Crawl a site (id or name) now, in the foreground."""
+    from monitor.progress import crawl_with_progress
+
+    run = crawl_with_progress(get_app(ctx), site_ref, verbose=verbose)
+    print_summary(run)
+    if run.status != "completed":
+        raise Fail(f"crawl run {run.id} {run.status}: {run.finish_reason}")
+
+
+def print_summary(run: RunView) -> None:
+    s = run.stats
+    click.echo(f"run {run.id} of {run.site_name}: {run.status} ({run.finish_reason})")
+    click.echo(f"pages {s.pages} · images {s.images} · bytes {s.bytes} · "
+               f"hits {s.hits} ({s.new_hits} new) · errors {sum(s.errors.values())}")
+    for kind, count in sorted(s.errors.items()):
+        click.echo(f"  {kind}: {count}")
+
+
+# -- hits --------------------------------------------------------------------------------
+@main.group("hits")
+def hits_group() -> None:
+    """Where a case's images were found."""
+
+
+@hits_group.command("list")
+@click.option("--case", "case_id", type=int, help="Only this case's hits.")
+@click.option("--status", type=click.Choice(["new", "confirmed", "rejected"]))
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
+@click.pass_context
+@friendly_errors
+def hits_list(ctx: click.Context, case_id: int | None, status: str | None, as_json: bool) -> None:
+    """List hits (each listing is audit-logged)."""
+    views = hits.list_hits(get_app(ctx), case_id=case_id, status=status)
+    if as_json:
+        click.echo(json.dumps([v.to_json() for v in views], indent=2))
+        return
+    print_hits(views)
+
+
+def print_hits(views: list[hits.HitView]) -> None:
+    table = Table("id", "case", "label", "page", "image", "alg", "dist", "status", "last seen")
+    for v in views:
+        table.add_row(str(v.id), str(v.case_id), v.label or "", v.page_url, v.image_url,
+                      v.algorithm, str(v.distance), v.status, v.last_seen.strftime("%Y-%m-%d %H:%M"))
+    Console(width=max(160, Console().width)).print(table)
+
+
+# -- demo ---------------------------------------------------------------------------------
+@main.command()
+@click.pass_context
+@friendly_errors
+def demo(ctx: click.Context) -> None:
+    """Run the whole path on a bundled sample site served on 127.0.0.1."""
+    from monitor.demo import run_demo
+
+    sys.exit(run_demo())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,170 @@
+"""Configuration: one catalogue of settings, read from the environment.
+
+Every setting is declared once in ``SETTINGS`` with its default and help text
+(the README's table is checked against this catalogue by a test). Nothing is
+read at import time: ``Config.from_env()`` is called by the CLI and by the
+crawl process, and tests build a ``Config`` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MONITOR_ALLOWED_ADDRESSES", "",
+            "Comma-separated networks (CIDR) that every crawl may reach although they are "
+            "private, e.g. a test site on 127.0.0.1/32. Prefer `site add --allow-private`."),
+    Setting("MONITOR_DATABASE_URL", "sqlite:///<var>/monitor.db",
+            "SQLAlchemy URL of the database (SQLite or PostgreSQL)."),
+    Setting("MONITOR_DNS_TIMEOUT", "10", "Seconds allowed for one DNS lookup during a crawl."),
+    Setting("MONITOR_DOWNLOAD_TIMEOUT", "30", "Seconds allowed for one download during a crawl."),
+    Setting("MONITOR_MAX_IMAGE_BYTES", str(25 * 1024 * 1024),
+            "Images larger than this many bytes are not downloaded (counted as too large)."),
+    Setting("MONITOR_MAX_IMAGE_PIXELS", str(64_000_000),
+            "Images declaring more pixels than this are refused before decoding "
+            "(decompression bombs)."),
+    Setting("MONITOR_MAX_PAGE_BYTES", str(10 * 1024 * 1024),
+            "HTML pages and sitemaps larger than this many bytes are not downloaded."),
+    Setting("MONITOR_SECRET_KEY", "",
+            "Fernet key that encrypts victims' personal data. Empty: a key file "
+            "<var>/secret.key is created on first use with mode 0600."),
+    Setting("MONITOR_THRESHOLD_PDQ", "31", "Largest PDQ distance (of 256 bits) that counts as a hit."),
+    Setting("MONITOR_THRESHOLD_PHASH", "10", "Largest pHash distance (of 64 bits) that counts as a hit."),
+    Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1 (+https://github.com/ncii-monitor)",
+            "User-Agent header sent by the crawler."),
+    Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
+    Setting("MONITOR_ACTOR", "<login name>",
+            "Who the audit log names as the actor of CLI actions."),
+)
+
+SETTING_NAMES = frozenset(s.name for s in SETTINGS)
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from exc
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from exc
+
+
+def _default_actor() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "cli"
+
+
+@dataclass(frozen=True)
+class Config:
+    var_dir: Path
+    database_url: str
+    secret_key: str = ""
+    thresholds: Mapping[str, int] = field(default_factory=lambda: {"pdq": 31, "phash": 10})
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 64_000_000
+    max_page_bytes: int = 10 * 1024 * 1024
+    download_timeout: float = 30.0
+    dns_timeout: float = 10.0
+    user_agent: str = "ncii-monitor/0.1"
+    actor: str = "cli"
+    allowed_addresses: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        var_dir = Path(env.get("MONITOR_VAR_DIR") or "./var").expanduser().resolve()
+        url = env.get("MONITOR_DATABASE_URL") or f"sqlite:///{var_dir / 'monitor.db'}"
+        return cls(
+            var_dir=var_dir,
+            database_url=_absolute_sqlite_url(url),
+            secret_key=env.get("MONITOR_SECRET_KEY", ""),
+            thresholds={
+                "pdq": _int(env, "MONITOR_THRESHOLD_PDQ", 31),
+                "phash": _int(env, "MONITOR_THRESHOLD_PHASH", 10),
+            },
+            max_image_bytes=_int(env, "MONITOR_MAX_IMAGE_BYTES", 25 * 1024 * 1024),
+            max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
+            max_page_bytes=_int(env, "MONITOR_MAX_PAGE_BYTES", 10 * 1024 * 1024),
+            download_timeout=_float(env, "MONITOR_DOWNLOAD_TIMEOUT", 30.0),
+            dns_timeout=_float(env, "MONITOR_DNS_TIMEOUT", 10.0),
+            user_agent=env.get("MONITOR_USER_AGENT") or "ncii-monitor/0.1",
+            actor=env.get("MONITOR_ACTOR") or _default_actor(),
+            allowed_addresses=_networks(env.get("MONITOR_ALLOWED_ADDRESSES", "")),
+        )
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces this configuration in a child process."""
+        env = {
+            "MONITOR_VAR_DIR": str(self.var_dir),
+            "MONITOR_DATABASE_URL": self.database_url,
+            "MONITOR_MAX_IMAGE_BYTES": str(self.max_image_bytes),
+            "MONITOR_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
+            "MONITOR_MAX_PAGE_BYTES": str(self.max_page_bytes),
+            "MONITOR_DOWNLOAD_TIMEOUT": str(self.download_timeout),
+            "MONITOR_DNS_TIMEOUT": str(self.dns_timeout),
+            "MONITOR_USER_AGENT": self.user_agent,
+            "MONITOR_ACTOR": self.actor,
+        }
+        if self.allowed_addresses:
+            env["MONITOR_ALLOWED_ADDRESSES"] = ",".join(self.allowed_addresses)
+        for algorithm, threshold in self.thresholds.items():
+            env[f"MONITOR_THRESHOLD_{algorithm.upper()}"] = str(threshold)
+        if self.secret_key:
+            env["MONITOR_SECRET_KEY"] = self.secret_key
+        return env
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    networks = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"MONITOR_ALLOWED_ADDRESSES: not a network: {part!r}") from exc
+    return tuple(networks)
+
+
+def _absolute_sqlite_url(url: str) -> str:
+    """Make a relative SQLite path absolute, so child processes find the same file."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        path = url[len(prefix):]
+        if path and not path.startswith("/"):
+            return prefix + str(Path(path).resolve())
+    return url
+

@@ -1,0 +1,170 @@
+"""A case's hash list: hashing local files, importing and exporting lists.
+
+Only hashes enter the system: image files are read, hashed in memory and let go.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from monitor import audit
+from monitor.app import App
+from monitor.cases import require_case
+from monitor.db.models import HashEntry
+from monitor.errors import InvalidInput
+from monitor.hashing import ALGORITHMS, ImageRejected, hash_image_bytes
+from monitor.hashing.registry import bit_lengths
+from monitor.hashlists import HashListError, ParsedHash, export_json, parse_hash_list
+
+
+@dataclass(frozen=True)
+class NewHash:
+    algorithm: str
+    value: str
+    label: str | None
+
+
+@dataclass
+class AddResult:
+    added: int = 0
+    duplicates: int = 0
+    files: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+
+
+def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
+    """Files named, and files inside folders named (recursively, in a stable order)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InvalidInput(f"no such file or folder: {missing[0]}")
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file())
+        else:
+            yield path
+
+
+def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = True) -> AddResult:
+    """Hash image files locally and store their hashes (never the images) in the case."""
+    result = AddResult()
+    new: list[NewHash] = []
+    for path in iter_files(paths):
+        hashes = _hash_file(app, path, result)
+        if hashes is not None:
+            result.files += 1
+            new.extend(NewHash(h.algorithm, h.value, path.name if labels else None) for h in hashes)
+    added, duplicates = store_hashes(app, case_id, new, source="file")
+    result.added, result.duplicates = added, duplicates
+    return result
+
+
+def _hash_file(app: App, path: Path, result: AddResult) -> list | None:  # type: ignore[type-arg]
+    try:
+        size = path.stat().st_size
+        if size > app.config.max_image_bytes:
+            result.skipped.append((str(path), f"larger than {app.config.max_image_bytes} bytes"))
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+    try:
+        hashes = hash_image_bytes(data, max_pixels=app.config.max_image_pixels)
+    except ImageRejected as exc:
+        result.skipped.append((str(path), _REASONS.get(exc.kind, str(exc))))
+        return None
+    usable = [h for h in hashes.hashes if ALGORITHMS[h.algorithm].usable(h)]
+    for h in hashes.hashes:
+        if h not in usable:
+            result.skipped.append((str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})"))
+    return usable
+
+
+_REASONS = {
+    "not_image": "not an image",
+    "corrupt": "corrupt or truncated image",
+    "too_many_pixels": "too many pixels",
+    "empty": "empty file",
+}
+
+
+def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
+    """Import a hash-list file; all or nothing. Returns (added, duplicates)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path}: not a text hash list") from None
+    try:
+        parsed = parse_hash_list(text, bit_lengths())
+    except HashListError as exc:
+        raise InvalidInput(f"{path}: {exc}") from exc
+    return store_hashes(app, case_id, [_new(p) for p in parsed], source="import")
+
+
+def _new(parsed: ParsedHash) -> NewHash:
+    return NewHash(parsed.algorithm, parsed.value, parsed.label)
+
+
+def store_hashes(app: App, case_id: int, hashes: Iterable[NewHash], *, source: str) -> tuple[int, int]:
+    """Add hashes to a case in one transaction, skipping ones it already has."""
+    with app.db.session() as session:
+        require_case(session, case_id)
+        seen = _existing(session, case_id)
+        added = duplicates = 0
+        for h in hashes:
+            if (h.algorithm, h.value) in seen:
+                duplicates += 1
+                continue
+            seen.add((h.algorithm, h.value))
+            session.add(
+                HashEntry(
+                    case_id=case_id,
+                    algorithm=h.algorithm,
+                    value=h.value,
+                    label_enc=app.cipher.encrypt_optional(h.label),
+                    source=source,
+                )
+            )
+            added += 1
+        audit.record(session, app.actor, "hashes.add", "case", case_id,
+                     added=added, duplicates=duplicates, source=source)
+        return added, duplicates
+
+
+def _existing(session: Session, case_id: int) -> set[tuple[str, str]]:
+    rows = session.execute(
+        select(HashEntry.algorithm, HashEntry.value).where(HashEntry.case_id == case_id)
+    )
+    return {(algorithm, value) for algorithm, value in rows}
+
+
+def export_hash_list(app: App, case_id: int) -> str:
+    with app.db.session() as session:
+        require_case(session, case_id)
+        entries = session.scalars(
+            select(HashEntry).where(HashEntry.case_id == case_id).order_by(HashEntry.id)
+        ).all()
+        audit.record(session, app.actor, "hashes.export", "case", case_id, count=len(entries))
+        return export_json(
+            (e.algorithm, e.value, app.cipher.decrypt_optional(e.label_enc)) for e in entries
+        )
+
+
+def count_hashes(app: App, case_id: int) -> dict[str, int]:
+    with app.db.session() as session:
+        require_case(session, case_id)
+        counts: dict[str, int] = {}
+        for (algorithm,) in session.execute(
+            select(HashEntry.algorithm).where(HashEntry.case_id == case_id)
+        ):
+            counts[algorithm] = counts.get(algorithm, 0) + 1
+        return counts

@@ -1,0 +1,144 @@
+"""What a crawl reads and writes: references to match, known images, sightings and hits.
+
+The crawl calls these from one writer thread; each page is one transaction, so
+a hit is durable as soon as its page is recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from monitor.app import App
+from monitor.db.models import Case, HashEntry, Hit, Image, ImageHash, Sighting, utcnow
+from monitor.hashing import HashValue, ImageHashes
+from monitor.matching import Match, Reference
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One image found on one page, hashed, with what it matched."""
+
+    image_url: str
+    final_url: str | None
+    content_type: str | None
+    etag: str | None
+    last_modified: str | None
+    hashes: ImageHashes
+    matches: tuple[Match, ...]
+
+
+def load_references(app: App) -> list[Reference]:
+    """Every hash entry of every open case."""
+    with app.db.session() as session:
+        rows = session.execute(
+            select(HashEntry.id, HashEntry.case_id, HashEntry.algorithm, HashEntry.value)
+            .join(Case, Case.id == HashEntry.case_id)
+            .where(Case.status == "open")
+        )
+        return [Reference(*row) for row in rows]
+
+
+def known_image(app: App, sha256: str) -> ImageHashes | None:
+    """The stored hashes of bytes seen before, so they need not be decoded again."""
+    with app.db.session() as session:
+        image = session.scalar(select(Image).where(Image.sha256 == sha256))
+        if image is None:
+            return None
+        rows = session.scalars(select(ImageHash).where(ImageHash.image_id == image.id)).all()
+        return ImageHashes(
+            sha256=image.sha256,
+            size=image.size,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            hashes=tuple(HashValue(r.algorithm, r.value, r.quality) for r in rows),
+        )
+
+
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def sighting_key(page_url: str, image_url: str, sha256: str) -> str:
+    return hashlib.sha256(f"{page_url}\n{image_url}\n{sha256}".encode()).hexdigest()
+
+
+def record_page(
+    app: App, *, site_id: int, run_id: int | None, page_url: str,
+    observations: Sequence[Observation],
+) -> tuple[int, int]:
+    """Store the sightings of one page and their hits. Returns (hits, new hits)."""
+    now = utcnow()
+    hits = new_hits = 0
+    with app.db.session() as session:
+        for obs in observations:
+            image_id = _image_id(session, obs.hashes, now)
+            sighting_id = _sighting_id(session, site_id, run_id, page_url, obs, image_id, now)
+            for match in obs.matches:
+                hits += 1
+                new_hits += _hit(session, sighting_id, match, run_id, now)
+    return hits, new_hits
+
+
+def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
+    insert = _insert(session)
+    session.execute(
+        insert(Image)
+        .values(sha256=hashes.sha256, size=hashes.size, width=hashes.width,
+                height=hashes.height, format=hashes.format, first_seen=now)
+        .on_conflict_do_nothing(index_elements=["sha256"])
+    )
+    image_id = session.scalar(select(Image.id).where(Image.sha256 == hashes.sha256))
+    assert image_id is not None
+    for value in hashes.hashes:
+        session.execute(
+            insert(ImageHash)
+            .values(image_id=image_id, algorithm=value.algorithm, value=value.value,
+                    quality=value.quality)
+            .on_conflict_do_nothing(index_elements=["image_id", "algorithm"])
+        )
+    return image_id
+
+
+def _sighting_id(
+    session: Session, site_id: int, run_id: int | None, page_url: str,
+    obs: Observation, image_id: int, now: datetime,
+) -> int:
+    key = sighting_key(page_url, obs.image_url, obs.hashes.sha256)
+    latest: dict[str, Any] = dict(
+        final_url=obs.final_url, content_type=obs.content_type, etag=obs.etag,
+        last_modified=obs.last_modified, last_seen=now, last_run_id=run_id,
+    )
+    statement = _insert(session)(Sighting).values(
+        key=key, site_id=site_id, image_id=image_id, page_url=page_url,
+        image_url=obs.image_url, first_seen=now, **latest,
+    )
+    session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=latest))
+    sighting_id = session.scalar(select(Sighting.id).where(Sighting.key == key))
+    assert sighting_id is not None
+    return sighting_id
+
+
+def _hit(session: Session, sighting_id: int, match: Match, run_id: int | None, now: datetime) -> int:
+    """Insert or refresh one hit; 1 if it is new. The unique constraint forbids duplicates."""
+    existed = session.scalar(
+        select(Hit.id).where(Hit.sighting_id == sighting_id, Hit.hash_entry_id == match.entry_id)
+    )
+    latest = dict(last_seen=now, last_run_id=run_id, distance=match.distance)
+    statement = _insert(session)(Hit).values(
+        sighting_id=sighting_id, hash_entry_id=match.entry_id, case_id=match.case_id,
+        algorithm=match.algorithm, status="new", first_seen=now, **latest,
+    )
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["sighting_id", "hash_entry_id"], set_=latest)
+    )
+    return 0 if existed else 1

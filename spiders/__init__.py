@@ -1,0 +1,1 @@
+"""Spiders. ``watchlist`` crawls one site of the watchlist."""

@@ -1,0 +1,148 @@
+"""The watchlist spider: follows a site's pages and hands every image it finds to the pipelines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.crawler import Crawler
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
+from scrapy.utils.response import get_base_url
+from twisted.python.failure import Failure
+from w3lib.url import canonicalize_url
+
+from crawler.errors import classify
+from crawler.extract import extract_images
+from crawler.items import PageItem
+from crawler.runtime import runtime
+from crawler.settings import site_settings
+from crawler.sitemaps import parse_robots_sitemaps, parse_sitemap
+from monitor.runs import create_run
+from monitor.sites import SiteView, get_site
+
+logger = logging.getLogger(__name__)
+
+
+class WatchlistSpider(Spider):
+    name = "watchlist"
+
+    site: SiteView
+    run_id: int
+
+    def __init__(self, site: str | None = None, run_id: str | int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        if site is None:
+            raise ValueError("the watchlist spider needs a site: -a site=ID_OR_NAME")
+        self.site_ref = site
+        self.requested_run_id = int(run_id) if run_id is not None else None
+        self._pages: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> WatchlistSpider:
+        spider: WatchlistSpider = super().from_crawler(crawler, *args, **kwargs)
+        rt = runtime(crawler)
+        spider.site = rt.db_sync(get_site, spider.site_ref)
+        spider.run_id = spider.requested_run_id or rt.db_sync(create_run, spider.site.id)
+        spider.allowed_domains = list(spider.site.allowed_domains)
+        # Since Scrapy 2.11 settings may still change here, before the engine is built.
+        crawler.settings.setdict(site_settings(rt.app.config, spider.site), priority="spider")
+        spider.download_slot = urlsplit(spider.site.start_urls[0]).hostname or None
+        # Not LinkExtractor(allow_domains=...): it compares host *and port* with the domains.
+        spider.links = LinkExtractor(unique=True)
+        return spider
+
+    # -- start -----------------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Request]:
+        for url in self.site.start_urls:
+            if self._claim_page(url):
+                yield self._page_request(url)
+        for origin in self._origins():
+            yield Request(f"{origin}/robots.txt", callback=self.parse_robots,
+                          errback=self.quiet_failure, dont_filter=True)
+            yield Request(f"{origin}/sitemap.xml", callback=self.parse_sitemap,
+                          errback=self.quiet_failure)
+
+    def _origins(self) -> list[str]:
+        origins: list[str] = []
+        for url in self.site.start_urls:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            if origin not in origins:
+                origins.append(origin)
+        return origins
+
+    def _in_scope(self, url: str) -> bool:
+        """Whether a page belongs to the site: its host is an allowed domain or under one."""
+        try:
+            host = (urlsplit(url).hostname or "").lower()
+        except ValueError:
+            return False
+        return any(host == d or host.endswith(f".{d}") for d in self.allowed_domains)
+
+    def _claim_page(self, url: str) -> bool:
+        """Count a page against the site's page budget; False once it is spent."""
+        key = canonicalize_url(url)
+        if key in self._pages:
+            return False
+        if len(self._pages) >= self.site.max_pages:
+            self.crawler.stats.set_value("monitor/page_limit_reached", 1)
+            return False
+        self._pages.add(key)
+        return True
+
+    def _page_request(self, url: str, depth: int | None = None) -> Request:
+        meta = {} if depth is None else {"depth": depth}
+        return Request(url, callback=self.parse_page, errback=self.page_failed, meta=meta)
+
+    # -- pages ------------------------------------------------------------------------
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        if not isinstance(response, TextResponse):
+            self.crawler.stats.inc_value("monitor/skipped/page/not_html")
+            return
+        self.crawler.stats.inc_value("monitor/pages")
+        extraction = extract_images(response.body, get_base_url(response))
+        for reason, count in extraction.skipped.items():
+            self.crawler.stats.inc_value(f"monitor/skipped/reference/{reason}", count)
+        if extraction.images:
+            self.crawler.stats.inc_value("monitor/image_references", len(extraction.images))
+            yield PageItem(page_url=response.url, image_urls=[i.url for i in extraction.images])
+        for link in self.links.extract_links(response):
+            if self._in_scope(link.url) and self._claim_page(link.url):
+                yield self._page_request(link.url)
+
+    def page_failed(self, failure: Failure) -> None:
+        kind = classify(failure)
+        self.crawler.stats.inc_value(f"monitor/errors/page/{kind}")
+        logger.info("page not crawled (%s): %s", kind, failure.request.url)  # type: ignore[attr-defined]
+
+    def quiet_failure(self, failure: Failure) -> None:
+        """robots.txt and sitemap.xml are optional: their absence is no error."""
+
+    # -- robots.txt and sitemaps ----------------------------------------------------------
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        if isinstance(response, TextResponse):
+            for url in parse_robots_sitemaps(response.text):
+                yield Request(response.urljoin(url), callback=self.parse_sitemap,
+                              errback=self.quiet_failure)
+
+    def parse_sitemap(self, response: Response) -> Iterator[Any]:
+        sitemap = parse_sitemap(response.body, max_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        if sitemap is None:
+            self.crawler.stats.inc_value("monitor/skipped/sitemap/unreadable")
+            return
+        self.crawler.stats.inc_value("monitor/sitemaps")
+        for url in sitemap.sitemaps:
+            yield Request(response.urljoin(url), callback=self.parse_sitemap,
+                          errback=self.quiet_failure)
+        for url in map(response.urljoin, sitemap.pages):
+            if self._in_scope(url) and self._claim_page(url):
+                yield self._page_request(url)
+        if sitemap.images:
+            # An image sitemap names images directly; the sitemap is where they were found.
+            yield PageItem(page_url=response.url,
+                           image_urls=[response.urljoin(u) for u in sitemap.images],
+                           referer=self.site.start_urls[0])

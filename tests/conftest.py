@@ -1,0 +1,115 @@
+"""Shared fixtures: databases on SQLite and PostgreSQL, the app, the CLI in a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from monitor.app import App, bootstrap
+from monitor.config import Config
+from monitor.db import Database, upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT / "tests" / "data" / "photos"
+CASE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+POSTGRES_URL = os.environ.get(
+    "MONITOR_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[psycopg.Connection]:
+    try:
+        connection = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:  # a missing server is a failure, not a skip
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+    yield connection
+    connection.close()
+
+
+def _postgres_database(admin: psycopg.Connection) -> Iterator[str]:
+    name = f"monitor_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'var' / 'monitor.db'}"
+    else:
+        yield from _postgres_database(request.getfixturevalue("postgres_admin"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'var' / 'monitor.db'}"
+
+
+def make_env(tmp_path: Path, database_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    env.update(
+        MONITOR_VAR_DIR=str(tmp_path / "var"),
+        MONITOR_DATABASE_URL=database_url,
+        MONITOR_DOWNLOAD_TIMEOUT="4",
+        MONITOR_DNS_TIMEOUT="4",
+        MONITOR_ACTOR="pytest",
+    )
+    return env
+
+
+def make_app(env: dict[str, str]) -> App:
+    config = Config.from_env(env)
+    database = Database(config.database_url)
+    upgrade(database)
+    database.dispose()
+    return bootstrap(config)
+
+
+@dataclass
+class Env:
+    """A configured installation: environment, app, and the CLI as a separate process."""
+
+    tmp_path: Path
+    vars: dict[str, str]
+    app: App
+
+    def cli(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "monitor", *args], env=self.vars, cwd=self.tmp_path,
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"monitor {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+@pytest.fixture
+def env(tmp_path: Path, database_url: str) -> Iterator[Env]:
+    """An installation on each backend."""
+    vars_ = make_env(tmp_path, database_url)
+    app = make_app(vars_)
+    yield Env(tmp_path, vars_, app)
+    app.close()
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path, sqlite_url: str) -> Iterator[Env]:
+    """An installation on SQLite only (for tests where the backend does not matter)."""
+    vars_ = make_env(tmp_path, sqlite_url)
+    app = make_app(vars_)
+    yield Env(tmp_path, vars_, app)
+    app.close()

@@ -1,0 +1,117 @@
+"""The whole path against a real HTTP server on 127.0.0.1: crawl, hash in memory, match, record.
+
+The sample site (monitor/samplesite.py) holds transformed copies of the case's
+photos, referenced in every way a page can reference an image, unrelated
+photos, and every kind of bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import CASE_PHOTOS, PHOTOS, Env
+from monitor.cases import add_case
+from monitor.hashes import hash_files
+from monitor.samplesite import SampleSite, SiteServer, build_sample_site
+
+LOOPBACK = "127.0.0.1/32,::1/128"
+
+
+@pytest.fixture(scope="module")
+def sample() -> SampleSite:
+    return build_sample_site(PHOTOS)
+
+
+@pytest.fixture
+def server(sample: SampleSite) -> Iterator[SiteServer]:
+    with SiteServer(sample) as running:
+        yield running
+
+
+def enrol(env: Env) -> int:
+    case_id = add_case(env.app, "Test victim", email="v@example.org")
+    added = hash_files(env.app, case_id, [PHOTOS / f"{name}.jpg" for name in CASE_PHOTOS])
+    assert added.added == 2 * len(CASE_PHOTOS)
+    return case_id
+
+
+def crawl(env: Env, site: str) -> tuple[str, dict]:  # type: ignore[type-arg]
+    result = env.cli("crawl", site, timeout=180)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    hits = json.loads(env.cli("hits", "list", "--json", check=True).stdout)
+    return result.stdout, hits
+
+
+def files_under(*roots: Path) -> set[Path]:
+    found = set()
+    for root in roots:
+        for folder, _dirs, files in os.walk(root):
+            found.update(Path(folder) / name for name in files)
+    return found
+
+
+def test_crawl_finds_every_copy_and_nothing_else(env: Env, server: SiteServer,
+                                                 sample: SampleSite) -> None:
+    env.vars["MONITOR_ALLOWED_ADDRESSES"] = LOOPBACK
+    case_id = enrol(env)
+    env.cli("site", "add", server.main_url + "/", "--name", "sample", "--crawl-delay", "0",
+            check=True)
+    server.clear_requests()
+    tmp_before = files_under(Path("/tmp"), env.tmp_path)
+
+    summary, hits = crawl(env, "sample")
+
+    # -- every copy is hit on every page it is on; nothing else is ----------------------
+    found = {(h["page_url"], h["image_url"]) for h in hits}
+    expected = {(page, image) for page, image, _original in server.expected_hit_urls()}
+    assert expected and found == expected
+    for h in hits:
+        assert h["case_id"] == case_id and h["status"] == "new"
+        assert h["algorithm"] in ("pdq", "phash") and len(h["sha256"]) == 64
+    originals = {image: original for _page, image, original in server.expected_hit_urls()}
+    for h in hits:
+        assert h["label"] == f"{originals[h['image_url']]}.jpg", h
+    unrelated = {server.url(p) for p in sample.unrelated_paths()}
+    assert not unrelated & {h["image_url"] for h in hits}
+    forbidden = {server.url(page) for page, *_ in sample.forbidden_hits()}
+    assert not forbidden & {h["page_url"] for h in hits}  # robots.txt was obeyed
+    # Every way of referencing an image led to a hit.
+    forms_hit = {form for image in sample.case_images() for form in image.forms
+                 if any(h["image_url"] == server.url(image.url_template) for h in hits)}
+    assert forms_hit >= {"img-src", "srcset", "picture-source", "lazy", "og-image",
+                         "twitter-image", "link-image-src", "preload", "css-style-attr",
+                         "css-style-block", "link-href", "video-poster", "cdn", "sitemap-image"}
+
+    # -- each image URL fetched once; bad input counted, not fatal --------------------------
+    gets = Counter((host, path) for host, method, path in server.requests if method == "GET")
+    for image in sample.case_images():
+        host = "cdn" if image.url_template.startswith("{{CDN}}") else "main"
+        path = image.url_template.replace("{{CDN}}", "")
+        assert gets[(host, path)] <= 1, (image.url_template, gets[(host, path)])
+    assert not any(path.startswith("/private/") for _host, path in gets)
+    run = json.loads(env.cli("hits", "list", "--json", check=True).stdout)  # listing again works
+    assert len(run) == len(hits)
+    for kind in ("image/corrupt", "image/not_image", "image/too_many_pixels", "image/too_large",
+                 "image/truncated", "image/http_404", "image/http_500",
+                 "image/too_many_redirects", "image/private_address", "image/timeout",
+                 "reference/data_url", "reference/unsupported_scheme"):
+        assert f"  {kind}: " in summary, (kind, summary)
+    assert "completed (finished)" in summary
+
+    # -- nothing but the database reached the disk ---------------------------------------------
+    new_files = files_under(Path("/tmp"), env.tmp_path) - tmp_before
+    allowed = {env.tmp_path / "var" / f"monitor.db{s}" for s in ("", "-wal", "-shm", "-journal")}
+    assert {f for f in new_files if f not in allowed and "pytest-of" not in str(f)} == set()
+
+    # -- a second crawl refreshes hits, never duplicates them -----------------------------------
+    _summary, again = crawl(env, "sample")
+    assert sorted(h["id"] for h in again) == sorted(h["id"] for h in hits)
+    before = {h["id"]: h["last_seen"] for h in hits}
+    assert all(h["last_seen"] > before[h["id"]] for h in again)
