@@ -254,6 +254,9 @@ def hits_list(ctx: click.Context, case_id: int | None, status: str | None, as_js
 
 def print_hits(views: list[hits.HitView]) -> None:
     table = Table("id", "case", "label", "page", "image", "alg", "dist", "status", "last seen")
+    for name in ("page", "image"):
+        column = next(c for c in table.columns if c.header == name)
+        column.overflow = "fold"  # URLs are evidence: never cut them short
     for v in views:
         table.add_row(str(v.id), str(v.case_id), v.label or "", v.page_url, v.image_url,
                       v.algorithm, str(v.distance), v.status, v.last_seen.strftime("%Y-%m-%d %H:%M"))

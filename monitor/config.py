@@ -41,7 +41,7 @@ SETTINGS: tuple[Setting, ...] = (
             "<var>/secret.key is created on first use with mode 0600."),
     Setting("MONITOR_THRESHOLD_PDQ", "31", "Largest PDQ distance (of 256 bits) that counts as a hit."),
     Setting("MONITOR_THRESHOLD_PHASH", "10", "Largest pHash distance (of 64 bits) that counts as a hit."),
-    Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1 (+https://github.com/ncii-monitor)",
+    Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1",
             "User-Agent header sent by the crawler."),
     Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
     Setting("MONITOR_ACTOR", "<login name>",
