@@ -41,7 +41,7 @@ DOWNLOAD_DELAY_JITTER = 0.5  # ±50 %
 # --- components ------------------------------------------------------------------
 TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.middlewares.AddressGuardMiddleware": 50,
+    "crawler.middlewares.AddressGuardMiddleware": 75,  # after offsite (50), before robots (100)
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.ImageHashPipeline": 100,

@@ -94,6 +94,15 @@ class WatchlistSpider(Spider):
         self._pages.add(key)
         return True
 
+    def _within_depth(self, response: Response) -> bool:
+        """Whether pages found on ``response`` are within the site's depth limit.
+
+        Checked here, not left to DepthMiddleware: DEPTH_LIMIT = 0 means "no limit"
+        to Scrapy, not "the start pages only"; and a page too deep must not use up
+        the page budget.
+        """
+        return int(response.meta.get("depth", 0)) < self.site.max_depth
+
     def _page_request(self, url: str, depth: int | None = None) -> Request:
         meta = {} if depth is None else {"depth": depth}
         return Request(url, callback=self.parse_page, errback=self.page_failed, meta=meta)
@@ -110,6 +119,8 @@ class WatchlistSpider(Spider):
         if extraction.images:
             self.crawler.stats.inc_value("monitor/image_references", len(extraction.images))
             yield PageItem(page_url=response.url, image_urls=[i.url for i in extraction.images])
+        if not self._within_depth(response):
+            return
         for link in self.links.extract_links(response):
             if self._in_scope(link.url) and self._claim_page(link.url):
                 yield self._page_request(link.url)
@@ -138,7 +149,8 @@ class WatchlistSpider(Spider):
         for url in sitemap.sitemaps:
             yield Request(response.urljoin(url), callback=self.parse_sitemap,
                           errback=self.quiet_failure)
-        for url in map(response.urljoin, sitemap.pages):
+        pages = sitemap.pages if self._within_depth(response) else []
+        for url in map(response.urljoin, pages):
             if self._in_scope(url) and self._claim_page(url):
                 yield self._page_request(url)
         if sitemap.images:

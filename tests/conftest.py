@@ -61,7 +61,12 @@ def sqlite_url(tmp_path: Path) -> str:
 
 def make_env(tmp_path: Path, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
+    home = tmp_path / "home"  # so that anything written "to the home folder" is seen by the tests
+    home.mkdir(exist_ok=True)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     env.update(
+        HOME=str(home),
+        TMPDIR=str(tmp_path / "tmp"),
         MONITOR_VAR_DIR=str(tmp_path / "var"),
         MONITOR_DATABASE_URL=database_url,
         MONITOR_DOWNLOAD_TIMEOUT="4",
