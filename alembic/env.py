@@ -5,7 +5,6 @@ from __future__ import annotations
 from logging.config import fileConfig
 
 from alembic import context
-
 from monitor.config import Config
 from monitor.db.engine import make_engine
 from monitor.db.models import Base

@@ -56,5 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     app.close()
     return 0 if final.status == "completed" else 1
 
+
 if __name__ == "__main__":
     sys.exit(main())

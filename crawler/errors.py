@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from twisted.internet import defer
-from twisted.internet.error import (
-    ConnectError,
-    ConnectionLost,
-    DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
-)
-from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseFailed
-
 from scrapy.exceptions import (
     CannotResolveHostError,
     DownloadCancelledError,
@@ -24,6 +13,16 @@ from scrapy.exceptions import (
     UnsupportedURLSchemeError,
 )
 from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet import defer
+from twisted.internet.error import (
+    ConnectError,
+    ConnectionLost,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+from twisted.python.failure import Failure
+from twisted.web._newclient import ResponseFailed
 
 
 class ImageSkipped(Exception):
@@ -61,7 +60,15 @@ def classify(failure: Failure) -> str:
         return "private_address" if "refused private address" in str(exc) else "dns"
     if isinstance(exc, UnsupportedURLSchemeError):
         return "unsupported_scheme"
-    if isinstance(exc, (DownloadConnectionRefusedError, DownloadFailedError, ConnectError,
-                        ConnectionLost, ResponseFailed)):
+    if isinstance(
+        exc,
+        (
+            DownloadConnectionRefusedError,
+            DownloadFailedError,
+            ConnectError,
+            ConnectionLost,
+            ResponseFailed,
+        ),
+    ):
         return "connection"
     return "download_error"

@@ -23,7 +23,7 @@ def run_stats(stats: dict[str, Any]) -> RunStats:
     for key, value in stats.items():
         for prefix in ("monitor/errors/", "monitor/skipped/"):
             if key.startswith(prefix):
-                errors[key[len(prefix):]] = int(value)
+                errors[key[len(prefix) :]] = int(value)
     return RunStats(
         pages=int(stats.get("monitor/pages", 0)),
         images=int(stats.get("monitor/images/ok", 0)),

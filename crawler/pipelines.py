@@ -113,8 +113,9 @@ class ImageHashPipeline(MediaPipeline):
             item.results = [value for ok, value in results if ok and value is not None]
         return item
 
-    def file_path(self, request: Request, response: Any = None, info: Any = None, *,
-                  item: Any = None) -> str:
+    def file_path(
+        self, request: Request, response: Any = None, info: Any = None, *, item: Any = None
+    ) -> str:
         raise NotImplementedError("nothing is ever stored")
 
 

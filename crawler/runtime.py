@@ -7,8 +7,9 @@ never blocks on a write and SQLite sees one writer at a time.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from scrapy.crawler import Crawler
 

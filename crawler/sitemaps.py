@@ -47,8 +47,9 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
         body = _gunzip(body, max_bytes) or b""
     if not body.strip():
         return None
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, recover=True,
-                             remove_comments=True, huge_tree=False)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, recover=True, remove_comments=True, huge_tree=False
+    )
     try:
         root = etree.fromstring(body, parser=parser)
     except etree.XMLSyntaxError:

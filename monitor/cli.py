@@ -110,8 +110,13 @@ def case_list(ctx: click.Context) -> None:
     """List cases (their details are decrypted, and the access is audit-logged)."""
     table = Table("id", "name", "language", "status", "created")
     for view in cases.list_cases(get_app(ctx)):
-        table.add_row(str(view.id), view.name, view.language, view.status,
-                      view.created_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            str(view.id),
+            view.name,
+            view.language,
+            view.status,
+            view.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
     Console().print(table)
 
 
@@ -132,8 +137,10 @@ def hashes_add(ctx: click.Context, case_id: int, paths: tuple[Path, ...], no_lab
     from monitor import hashes
 
     result = hashes.hash_files(get_app(ctx), case_id, list(paths), labels=not no_labels)
-    click.echo(f"added {result.added} hashes from {result.files} files"
-               f" ({result.duplicates} already in the case)")
+    click.echo(
+        f"added {result.added} hashes from {result.files} files"
+        f" ({result.duplicates} already in the case)"
+    )
     for path, reason in result.skipped:
         click.echo(f"skipped {path}: {reason}")
 
@@ -171,26 +178,54 @@ def site() -> None:
 @site.command("add")
 @click.argument("url")
 @click.option("--name", help="A name to refer to the site by (default: its host).")
-@click.option("--allow-domain", "allow_domains", multiple=True,
-              help="Another domain whose pages belong to the site (repeatable).")
+@click.option(
+    "--allow-domain",
+    "allow_domains",
+    multiple=True,
+    help="Another domain whose pages belong to the site (repeatable).",
+)
 @click.option("--max-pages", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--max-depth", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--crawl-delay", type=click.FloatRange(min=0), default=1.0, show_default=True,
-              help="Seconds between requests to the site.")
+@click.option(
+    "--crawl-delay",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between requests to the site.",
+)
 @click.option("--ignore-robots", is_flag=True, help="Do not obey the site's robots.txt.")
-@click.option("--allow-private", is_flag=True,
-              help="Allow private, loopback and link-local addresses (e.g. a test site).")
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow private, loopback and link-local addresses (e.g. a test site).",
+)
 @click.pass_context
 @friendly_errors
-def site_add(ctx: click.Context, url: str, name: str | None, allow_domains: tuple[str, ...],
-             max_pages: int, max_depth: int, crawl_delay: float, ignore_robots: bool,
-             allow_private: bool) -> None:
+def site_add(
+    ctx: click.Context,
+    url: str,
+    name: str | None,
+    allow_domains: tuple[str, ...],
+    max_pages: int,
+    max_depth: int,
+    crawl_delay: float,
+    ignore_robots: bool,
+    allow_private: bool,
+) -> None:
     """Add a site to the watchlist; prints its id."""
-    click.echo(sites.add_site(
-        get_app(ctx), url, name=name, allow_domains=allow_domains, max_pages=max_pages,
-        max_depth=max_depth, crawl_delay=crawl_delay, obey_robots=not ignore_robots,
-        allow_private=allow_private,
-    ))
+    click.echo(
+        sites.add_site(
+            get_app(ctx),
+            url,
+            name=name,
+            allow_domains=allow_domains,
+            max_pages=max_pages,
+            max_depth=max_depth,
+            crawl_delay=crawl_delay,
+            obey_robots=not ignore_robots,
+            allow_private=allow_private,
+        )
+    )
 
 
 @site.command("list")
@@ -200,9 +235,15 @@ def site_list(ctx: click.Context) -> None:
     """List the watchlist."""
     table = Table("id", "name", "start URL", "pages", "depth", "robots", "private")
     for view in sites.list_sites(get_app(ctx)):
-        table.add_row(str(view.id), view.name, view.start_urls[0], str(view.max_pages),
-                      str(view.max_depth), "obey" if view.obey_robots else "ignore",
-                      "allowed" if view.allow_private else "refused")
+        table.add_row(
+            str(view.id),
+            view.name,
+            view.start_urls[0],
+            str(view.max_pages),
+            str(view.max_depth),
+            "obey" if view.obey_robots else "ignore",
+            "allowed" if view.allow_private else "refused",
+        )
     Console().print(table)
 
 
@@ -225,8 +266,10 @@ def crawl(ctx: click.Context, site_ref: str, verbose: bool) -> None:
 def print_summary(run: RunView) -> None:
     s = run.stats
     click.echo(f"run {run.id} of {run.site_name}: {run.status} ({run.finish_reason})")
-    click.echo(f"pages {s.pages} · images {s.images} · bytes {s.bytes} · "
-               f"hits {s.hits} ({s.new_hits} new) · errors {sum(s.errors.values())}")
+    click.echo(
+        f"pages {s.pages} · images {s.images} · bytes {s.bytes} · "
+        f"hits {s.hits} ({s.new_hits} new) · errors {sum(s.errors.values())}"
+    )
     for kind, count in sorted(s.errors.items()):
         click.echo(f"  {kind}: {count}")
 
@@ -258,8 +301,17 @@ def print_hits(views: list[hits.HitView]) -> None:
         column = next(c for c in table.columns if c.header == name)
         column.overflow = "fold"  # URLs are evidence: never cut them short
     for v in views:
-        table.add_row(str(v.id), str(v.case_id), v.label or "", v.page_url, v.image_url,
-                      v.algorithm, str(v.distance), v.status, v.last_seen.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            str(v.id),
+            str(v.case_id),
+            v.label or "",
+            v.page_url,
+            v.image_url,
+            v.algorithm,
+            str(v.distance),
+            v.status,
+            v.last_seen.strftime("%Y-%m-%d %H:%M"),
+        )
     Console(width=max(160, Console().width)).print(table)
 
 

@@ -9,9 +9,9 @@ crawl process, and tests build a ``Config`` directly.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 
 @dataclass(frozen=True)
@@ -22,30 +22,51 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("MONITOR_ALLOWED_ADDRESSES", "",
-            "Comma-separated networks (CIDR) that every crawl may reach although they are "
-            "private, e.g. a test site on 127.0.0.1/32. Prefer `site add --allow-private`."),
-    Setting("MONITOR_DATABASE_URL", "sqlite:///<var>/monitor.db",
-            "SQLAlchemy URL of the database (SQLite or PostgreSQL)."),
+    Setting(
+        "MONITOR_ALLOWED_ADDRESSES",
+        "",
+        "Comma-separated networks (CIDR) that every crawl may reach although they are "
+        "private, e.g. a test site on 127.0.0.1/32. Prefer `site add --allow-private`.",
+    ),
+    Setting(
+        "MONITOR_DATABASE_URL",
+        "sqlite:///<var>/monitor.db",
+        "SQLAlchemy URL of the database (SQLite or PostgreSQL).",
+    ),
     Setting("MONITOR_DNS_TIMEOUT", "10", "Seconds allowed for one DNS lookup during a crawl."),
     Setting("MONITOR_DOWNLOAD_TIMEOUT", "30", "Seconds allowed for one download during a crawl."),
-    Setting("MONITOR_MAX_IMAGE_BYTES", str(25 * 1024 * 1024),
-            "Images larger than this many bytes are not downloaded (counted as too large)."),
-    Setting("MONITOR_MAX_IMAGE_PIXELS", str(64_000_000),
-            "Images declaring more pixels than this are refused before decoding "
-            "(decompression bombs)."),
-    Setting("MONITOR_MAX_PAGE_BYTES", str(10 * 1024 * 1024),
-            "HTML pages and sitemaps larger than this many bytes are not downloaded."),
-    Setting("MONITOR_SECRET_KEY", "",
-            "Fernet key that encrypts victims' personal data. Empty: a key file "
-            "<var>/secret.key is created on first use with mode 0600."),
-    Setting("MONITOR_THRESHOLD_PDQ", "31", "Largest PDQ distance (of 256 bits) that counts as a hit."),
-    Setting("MONITOR_THRESHOLD_PHASH", "10", "Largest pHash distance (of 64 bits) that counts as a hit."),
-    Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1",
-            "User-Agent header sent by the crawler."),
+    Setting(
+        "MONITOR_MAX_IMAGE_BYTES",
+        str(25 * 1024 * 1024),
+        "Images larger than this many bytes are not downloaded (counted as too large).",
+    ),
+    Setting(
+        "MONITOR_MAX_IMAGE_PIXELS",
+        str(64_000_000),
+        "Images declaring more pixels than this are refused before decoding (decompression bombs).",
+    ),
+    Setting(
+        "MONITOR_MAX_PAGE_BYTES",
+        str(10 * 1024 * 1024),
+        "HTML pages and sitemaps larger than this many bytes are not downloaded.",
+    ),
+    Setting(
+        "MONITOR_SECRET_KEY",
+        "",
+        "Fernet key that encrypts victims' personal data. Empty: a key file "
+        "<var>/secret.key is created on first use with mode 0600.",
+    ),
+    Setting(
+        "MONITOR_THRESHOLD_PDQ", "31", "Largest PDQ distance (of 256 bits) that counts as a hit."
+    ),
+    Setting(
+        "MONITOR_THRESHOLD_PHASH", "10", "Largest pHash distance (of 64 bits) that counts as a hit."
+    ),
+    Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1", "User-Agent header sent by the crawler."),
     Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
-    Setting("MONITOR_ACTOR", "<login name>",
-            "Who the audit log names as the actor of CLI actions."),
+    Setting(
+        "MONITOR_ACTOR", "<login name>", "Who the audit log names as the actor of CLI actions."
+    ),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -163,8 +184,7 @@ def _absolute_sqlite_url(url: str) -> str:
     """Make a relative SQLite path absolute, so child processes find the same file."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
-        path = url[len(prefix):]
+        path = url[len(prefix) :]
         if path and not path.startswith("/"):
             return prefix + str(Path(path).resolve())
     return url
-

@@ -37,8 +37,10 @@ def run_demo() -> int:
     out = Console(highlight=False)
     started = time.monotonic()
     config = demo_config()
-    out.print("[bold]ncii-monitor demo[/bold]: everything stays on this machine; "
-              "no image is stored, only hashes.")
+    out.print(
+        "[bold]ncii-monitor demo[/bold]: everything stays on this machine; "
+        "no image is stored, only hashes."
+    )
     out.print(f"database: {config.database_url}\n")
 
     step(out, "monitor db upgrade")
@@ -53,27 +55,37 @@ def run_demo() -> int:
         out.print(f"  case {case_id}")
 
         photos = [PHOTOS / f"{name}.jpg" for name in CASE_PHOTOS]
-        step(out, f"monitor hashes add {case_id} " + " ".join(str(p.relative_to(Path.cwd()))
-                                                           if p.is_relative_to(Path.cwd()) else str(p)
-                                                           for p in photos))
+        step(
+            out,
+            f"monitor hashes add {case_id} "
+            + " ".join(
+                str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
+                for p in photos
+            ),
+        )
         added = hashes.hash_files(app, case_id, photos)
         out.print(f"  added {added.added} hashes (PDQ and pHash) from {added.files} photos")
 
         sample = build_sample_site(PHOTOS, include_slow=False)
         with SiteServer(sample) as server:
             url = server.main_url + "/"
-            out.print(f"\nsample site: {url} (copies of the case photos — resized, recompressed, "
-                      "cropped, watermarked — among unrelated photos and broken files)")
+            out.print(
+                f"\nsample site: {url} (copies of the case photos — resized, recompressed, "
+                "cropped, watermarked — among unrelated photos and broken files)"
+            )
             step(out, f"monitor site add {url} --name sample-site --allow-private --crawl-delay 0")
-            site_id = sites.add_site(app, url, name="sample-site", allow_private=True,
-                                     crawl_delay=0.0, max_pages=200)
+            site_id = sites.add_site(
+                app, url, name="sample-site", allow_private=True, crawl_delay=0.0, max_pages=200
+            )
             out.print(f"  site {site_id}")
             step(out, "monitor crawl sample-site")
             run = crawl_with_progress(app, "sample-site")
         s = run.stats
-        out.print(f"  run {run.id}: {run.status} ({run.finish_reason}) — pages {s.pages}, "
-                  f"images {s.images}, hits {s.hits}, errors {sum(s.errors.values())} "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(s.errors.items())) or 'none'})")
+        out.print(
+            f"  run {run.id}: {run.status} ({run.finish_reason}) — pages {s.pages}, "
+            f"images {s.images}, hits {s.hits}, errors {sum(s.errors.values())} "
+            f"({', '.join(f'{k} {v}' for k, v in sorted(s.errors.items())) or 'none'})"
+        )
 
         step(out, f"monitor hits list --case {case_id}")
         views = list_hits(app, case_id=case_id)
@@ -81,9 +93,13 @@ def run_demo() -> int:
 
         print_hits(views)
         images = {v.image_url for v in views}
-        out.print(f"\n{len(views)} hits: {len(images)} distinct image URLs on "
-                  f"{len({v.page_url for v in views})} pages, in {time.monotonic() - started:.1f} s.")
-        out.print(f"Explore: MONITOR_DATABASE_URL={config.database_url} .venv/bin/monitor hits list --json")
+        out.print(
+            f"\n{len(views)} hits: {len(images)} distinct image URLs on "
+            f"{len({v.page_url for v in views})} pages, in {time.monotonic() - started:.1f} s."
+        )
+        out.print(
+            f"Explore: MONITOR_DATABASE_URL={config.database_url} .venv/bin/monitor hits list --json"
+        )
         return 0 if run.status == "completed" and views else 1
     finally:
         app.close()

@@ -81,7 +81,9 @@ def _hash_file(app: App, path: Path, result: AddResult) -> list | None:  # type:
     usable = [h for h in hashes.hashes if ALGORITHMS[h.algorithm].usable(h)]
     for h in hashes.hashes:
         if h not in usable:
-            result.skipped.append((str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})"))
+            result.skipped.append(
+                (str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})")
+            )
     return usable
 
 
@@ -114,7 +116,9 @@ def _new(parsed: ParsedHash) -> NewHash:
     return NewHash(parsed.algorithm, parsed.value, parsed.label)
 
 
-def store_hashes(app: App, case_id: int, hashes: Iterable[NewHash], *, source: str) -> tuple[int, int]:
+def store_hashes(
+    app: App, case_id: int, hashes: Iterable[NewHash], *, source: str
+) -> tuple[int, int]:
     """Add hashes to a case in one transaction, skipping ones it already has."""
     with app.db.session() as session:
         require_case(session, case_id)
@@ -135,8 +139,16 @@ def store_hashes(app: App, case_id: int, hashes: Iterable[NewHash], *, source: s
                 )
             )
             added += 1
-        audit.record(session, app.actor, "hashes.add", "case", case_id,
-                     added=added, duplicates=duplicates, source=source)
+        audit.record(
+            session,
+            app.actor,
+            "hashes.add",
+            "case",
+            case_id,
+            added=added,
+            duplicates=duplicates,
+            source=source,
+        )
         return added, duplicates
 
 

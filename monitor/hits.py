@@ -56,15 +56,30 @@ def list_hits(app: App, *, case_id: int | None = None, status: str | None = None
         rows = session.execute(query).all()
         views = [
             HitView(
-                id=hit.id, case_id=hit.case_id, hash_entry_id=hit.hash_entry_id,
-                label=app.cipher.decrypt_optional(label_enc), site_id=sighting.site_id,
-                page_url=sighting.page_url, image_url=sighting.image_url,
-                final_url=sighting.final_url, algorithm=hit.algorithm, distance=hit.distance,
-                sha256=sha256, status=hit.status, first_seen=hit.first_seen,
+                id=hit.id,
+                case_id=hit.case_id,
+                hash_entry_id=hit.hash_entry_id,
+                label=app.cipher.decrypt_optional(label_enc),
+                site_id=sighting.site_id,
+                page_url=sighting.page_url,
+                image_url=sighting.image_url,
+                final_url=sighting.final_url,
+                algorithm=hit.algorithm,
+                distance=hit.distance,
+                sha256=sha256,
+                status=hit.status,
+                first_seen=hit.first_seen,
                 last_seen=hit.last_seen,
             )
             for hit, sighting, sha256, label_enc in rows
         ]
-        audit.record(session, app.actor, "hits.list", "hit", None, case_id=case_id,
-                     hit_ids=[v.id for v in views])
+        audit.record(
+            session,
+            app.actor,
+            "hits.list",
+            "hit",
+            None,
+            case_id=case_id,
+            hit_ids=[v.id for v in views],
+        )
         return views

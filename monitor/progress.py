@@ -25,10 +25,14 @@ def crawl_with_progress(app: App, site_ref: str, *, verbose: bool = False) -> Ru
 
         def show(run: RunView) -> None:
             s = run.stats
-            progress.update(task, counts=(
-                f"{run.status} · pages {s.pages} · images {s.images} · hits {s.hits} · "
-                f"errors {sum(s.errors.values())}"
-            ))
+            progress.update(
+                task,
+                counts=(
+                    f"{run.status} · pages {s.pages} · images {s.images} · hits {s.hits} · "
+                    f"errors {sum(s.errors.values())}"
+                ),
+            )
 
-        return run_crawl(app, site_ref, log_level="INFO" if verbose else "WARNING",
-                         on_progress=show)
+        return run_crawl(
+            app, site_ref, log_level="INFO" if verbose else "WARNING", on_progress=show
+        )

@@ -73,7 +73,11 @@ def sighting_key(page_url: str, image_url: str, sha256: str) -> str:
 
 
 def record_page(
-    app: App, *, site_id: int, run_id: int | None, page_url: str,
+    app: App,
+    *,
+    site_id: int,
+    run_id: int | None,
+    page_url: str,
     observations: Sequence[Observation],
 ) -> tuple[int, int]:
     """Store the sightings of one page and their hits. Returns (hits, new hits)."""
@@ -93,8 +97,14 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
     insert = _insert(session)
     session.execute(
         insert(Image)
-        .values(sha256=hashes.sha256, size=hashes.size, width=hashes.width,
-                height=hashes.height, format=hashes.format, first_seen=now)
+        .values(
+            sha256=hashes.sha256,
+            size=hashes.size,
+            width=hashes.width,
+            height=hashes.height,
+            format=hashes.format,
+            first_seen=now,
+        )
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
     image_id = session.scalar(select(Image.id).where(Image.sha256 == hashes.sha256))
@@ -102,25 +112,43 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
     for value in hashes.hashes:
         session.execute(
             insert(ImageHash)
-            .values(image_id=image_id, algorithm=value.algorithm, value=value.value,
-                    quality=value.quality)
+            .values(
+                image_id=image_id,
+                algorithm=value.algorithm,
+                value=value.value,
+                quality=value.quality,
+            )
             .on_conflict_do_nothing(index_elements=["image_id", "algorithm"])
         )
     return image_id
 
 
 def _sighting_id(
-    session: Session, site_id: int, run_id: int | None, page_url: str,
-    obs: Observation, image_id: int, now: datetime,
+    session: Session,
+    site_id: int,
+    run_id: int | None,
+    page_url: str,
+    obs: Observation,
+    image_id: int,
+    now: datetime,
 ) -> int:
     key = sighting_key(page_url, obs.image_url, obs.hashes.sha256)
     latest: dict[str, Any] = dict(
-        final_url=obs.final_url, content_type=obs.content_type, etag=obs.etag,
-        last_modified=obs.last_modified, last_seen=now, last_run_id=run_id,
+        final_url=obs.final_url,
+        content_type=obs.content_type,
+        etag=obs.etag,
+        last_modified=obs.last_modified,
+        last_seen=now,
+        last_run_id=run_id,
     )
     statement = _insert(session)(Sighting).values(
-        key=key, site_id=site_id, image_id=image_id, page_url=page_url,
-        image_url=obs.image_url, first_seen=now, **latest,
+        key=key,
+        site_id=site_id,
+        image_id=image_id,
+        page_url=page_url,
+        image_url=obs.image_url,
+        first_seen=now,
+        **latest,
     )
     session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=latest))
     sighting_id = session.scalar(select(Sighting.id).where(Sighting.key == key))
@@ -128,17 +156,26 @@ def _sighting_id(
     return sighting_id
 
 
-def _hit(session: Session, sighting_id: int, match: Match, run_id: int | None, now: datetime) -> int:
+def _hit(
+    session: Session, sighting_id: int, match: Match, run_id: int | None, now: datetime
+) -> int:
     """Insert or refresh one hit; 1 if it is new. The unique constraint forbids duplicates."""
     existed = session.scalar(
         select(Hit.id).where(Hit.sighting_id == sighting_id, Hit.hash_entry_id == match.entry_id)
     )
     latest = dict(last_seen=now, last_run_id=run_id, distance=match.distance)
     statement = _insert(session)(Hit).values(
-        sighting_id=sighting_id, hash_entry_id=match.entry_id, case_id=match.case_id,
-        algorithm=match.algorithm, status="new", first_seen=now, **latest,
+        sighting_id=sighting_id,
+        hash_entry_id=match.entry_id,
+        case_id=match.case_id,
+        algorithm=match.algorithm,
+        status="new",
+        first_seen=now,
+        **latest,
     )
     session.execute(
-        statement.on_conflict_do_update(index_elements=["sighting_id", "hash_entry_id"], set_=latest)
+        statement.on_conflict_do_update(
+            index_elements=["sighting_id", "hash_entry_id"], set_=latest
+        )
     )
     return 0 if existed else 1

@@ -76,8 +76,10 @@ def update_progress(app: App, run_id: int, stats: RunStats) -> None:
 
 def finish_run(app: App, run_id: int, reason: str, stats: RunStats | None = None) -> str:
     """Record the end of a run; returns its final status."""
-    status = "completed" if reason in COMPLETED_REASONS else (
-        "cancelled" if reason in ("shutdown", "cancelled") else "failed"
+    status = (
+        "completed"
+        if reason in COMPLETED_REASONS
+        else ("cancelled" if reason in ("shutdown", "cancelled") else "failed")
     )
     with app.db.session() as session:
         run = _run(session, run_id)
@@ -101,6 +103,7 @@ def get_run(app: App, run_id: int) -> RunView:
             finish_reason=run.finish_reason,
             started_at=run.started_at,
             finished_at=run.finished_at,
-            stats=RunStats(run.pages, run.images, run.bytes, run.hits, run.new_hits,
-                           dict(run.errors or {})),
+            stats=RunStats(
+                run.pages, run.images, run.bytes, run.hits, run.new_hits, dict(run.errors or {})
+            ),
         )

@@ -54,9 +54,20 @@ HTML = "text/html; charset=utf-8"
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 TRANSFORMS = ("exact", "resized", "recompressed", "cropped", "watermarked")
 FORMS = (
-    "img-src", "srcset", "picture-source", "lazy", "og-image", "twitter-image",
-    "link-image-src", "preload", "css-style-attr", "css-style-block", "link-href",
-    "video-poster", "cdn", "sitemap-image",
+    "img-src",
+    "srcset",
+    "picture-source",
+    "lazy",
+    "og-image",
+    "twitter-image",
+    "link-image-src",
+    "preload",
+    "css-style-attr",
+    "css-style-block",
+    "link-href",
+    "video-poster",
+    "cdn",
+    "sitemap-image",
 )
 SITEMAP_PATH = "/sitemap.xml"
 PRIVATE_PREFIX = "/private/"  # disallowed by robots.txt
@@ -227,7 +238,9 @@ def _watermarked(image: Image.Image) -> Image.Image:
     box = max(8, width // 18)
     draw.rectangle(
         (margin, margin, margin + box, margin + box),
-        fill=(255, 255, 255, 80), outline=(255, 255, 255, 200), width=2,
+        fill=(255, 255, 255, 80),
+        outline=(255, 255, 255, 200),
+        width=2,
     )
     return Image.alpha_composite(base, overlay).convert("RGB")
 
@@ -246,8 +259,14 @@ def _copy_bytes(photo: _Photo, transform: str, fmt: str) -> bytes:
     return _encode(pixels, fmt)
 
 
-def _image_route(body: bytes, fmt: str = "jpg", *, delay: float = 0.0, hang: bool = False,
-                 declared_length: int | None = None) -> Route:
+def _image_route(
+    body: bytes,
+    fmt: str = "jpg",
+    *,
+    delay: float = 0.0,
+    hang: bool = False,
+    declared_length: int | None = None,
+) -> Route:
     # An ETag from the content and a fixed Last-Modified: conditional requests can
     # be answered 304 (see _Handler._not_modified).
     headers = {
@@ -255,8 +274,14 @@ def _image_route(body: bytes, fmt: str = "jpg", *, delay: float = 0.0, hang: boo
         "Last-Modified": LAST_MODIFIED,
         "Cache-Control": "public, max-age=3600",
     }
-    return Route(body=body, content_type=CONTENT_TYPES[fmt], headers=headers, delay=delay,
-                 hang=hang, declared_length=declared_length)
+    return Route(
+        body=body,
+        content_type=CONTENT_TYPES[fmt],
+        headers=headers,
+        delay=delay,
+        hang=hang,
+        declared_length=declared_length,
+    )
 
 
 # ----------------------------------------------------------------------- bad inputs
@@ -273,6 +298,7 @@ def _zeros_zlib_stream(total: int, chunk: int = 1 << 20) -> bytes:
     it) and ended with a sync flush (byte-aligned, not final); copies of it can then
     be concatenated. The Adler-32 of n zeros is (n mod 65521) << 16 | 1.
     """
+
     def raw_block(n: int) -> bytes:
         compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
         return compressor.compress(bytes(n)) + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -294,8 +320,12 @@ def bomb_png(width: int = BOMB_SIZE[0], height: int = BOMB_SIZE[1]) -> bytes:
     """
     row = 1 + (width + 7) // 8  # filter byte + packed bits
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grey
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", _zeros_zlib_stream(row * height)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", _zeros_zlib_stream(row * height))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -325,7 +355,7 @@ def _end_of_sof(jpeg: bytes) -> int:
     offset = 2
     while offset + 4 <= len(jpeg) and jpeg[offset] == 0xFF:
         marker = jpeg[offset + 1]
-        (length,) = struct.unpack(">H", jpeg[offset + 2:offset + 4])
+        (length,) = struct.unpack(">H", jpeg[offset + 2 : offset + 4])
         offset += 2 + length
         if marker in (0xC0, 0xC1, 0xC2):
             return offset
@@ -335,8 +365,12 @@ def _end_of_sof(jpeg: bytes) -> int:
 def _tiny_png() -> bytes:
     raw = b"\x00\x00"  # one row: filter byte, one black pixel (1-bit)
     header = struct.pack(">IIBBBBB", 1, 1, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
-            + _png_chunk(b"IDAT", zlib.compress(raw)) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(raw))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 # ------------------------------------------------------------------------- builder
@@ -364,8 +398,9 @@ class _Builder:
         """The index-th case photo; wraps around when fewer than four were given."""
         return self.case[index % len(self.case)]
 
-    def copy(self, stem: str, transform: str, fmt: str = "jpg", *, host: str = "main",
-             query: str = "") -> ExpectedImage:
+    def copy(
+        self, stem: str, transform: str, fmt: str = "jpg", *, host: str = "main", query: str = ""
+    ) -> ExpectedImage:
         """The ExpectedImage of one copy, creating its route the first time."""
         folder = "/img/copies/" if host == "main" else "/media/"
         path = f"{folder}{stem}-{transform}.{fmt}"
@@ -404,15 +439,20 @@ class _Builder:
 
 
 def _html(title: str, body: str, head: str = "") -> str:
-    return (f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n{head}</head>\n<body>\n{body}\n"
-            f"<footer><a href=\"/\">reposted.example</a></footer>\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n{head}</head>\n<body>\n{body}\n"
+        f'<footer><a href="/">reposted.example</a></footer>\n</body>\n</html>\n'
+    )
 
 
 # Where the unrelated stock photos go (one each, round robin): (page, form).
 _STOCK_SLOTS = (
-    ("/", "img-src"), ("/gallery.html", "img-src"), ("/lazy.html", "lazy"),
-    ("/styles.html", "css-style-attr"), ("/albums/summer.html", "img-src"),
+    ("/", "img-src"),
+    ("/gallery.html", "img-src"),
+    ("/lazy.html", "lazy"),
+    ("/styles.html", "css-style-attr"),
+    ("/albums/summer.html", "img-src"),
     ("/video.html", "video-poster"),
 )
 
@@ -422,27 +462,37 @@ def _stock_snippets(b: _Builder) -> dict[str, list[str]]:
     for index, stem in enumerate(b.unrelated):
         page, form = _STOCK_SLOTS[index % len(_STOCK_SLOTS)]
         url = b.ref(b.stock(stem), page, form)
-        snippets[page].append({
-            "img-src": f'<img src="{url}" alt="stock photo">',
-            "lazy": f'<img class="lazyload" data-src="{url}" alt="stock photo">',
-            "css-style-attr": f'<div class="banner" style="background-image: url({url})"></div>',
-            "video-poster": f'<video controls poster="{url}" width="320"></video>',
-        }[form])
+        snippets[page].append(
+            {
+                "img-src": f'<img src="{url}" alt="stock photo">',
+                "lazy": f'<img class="lazyload" data-src="{url}" alt="stock photo">',
+                "css-style-attr": f'<div class="banner" style="background-image: url({url})"></div>',
+                "video-poster": f'<video controls poster="{url}" width="320"></video>',
+            }[form]
+        )
     return snippets
 
 
 def _index_page(b: _Builder, stock: dict[str, list[str]], extra_pages: list[str]) -> None:
     links = [
-        ("/gallery.html", "Gallery"), ("/lazy.html", "Fast gallery"), ("/meta.html", "Shared post"),
-        ("/styles.html", "Featured"), ("/video.html", "Videos"), ("/albums.html", "Albums"),
-        ("/posts/2024/repost.html", "Repost of the day"), ("/bad.html", "Broken uploads"),
-        ("/hostile.html", "Spam"), (PRIVATE_PREFIX + "stash.html", "Members only"),
+        ("/gallery.html", "Gallery"),
+        ("/lazy.html", "Fast gallery"),
+        ("/meta.html", "Shared post"),
+        ("/styles.html", "Featured"),
+        ("/video.html", "Videos"),
+        ("/albums.html", "Albums"),
+        ("/posts/2024/repost.html", "Repost of the day"),
+        ("/bad.html", "Broken uploads"),
+        ("/hostile.html", "Spam"),
+        (PRIVATE_PREFIX + "stash.html", "Members only"),
     ] + [(page, "More") for page in extra_pages]
     nav = "\n".join(f'<li><a href="{path}">{name}</a></li>' for path, name in links)
-    body = (f"<header>{''.join(stock['/'])}<h1>reposted.example</h1></header>\n<ul>\n{nav}\n</ul>\n"
-            # Links a crawler must not follow: another host, mail, script, fragment.
-            f'<p><a href="{CDN}/index.html">our CDN</a> <a href="mailto:admin@reposted.example">'
-            'contact</a> <a href="javascript:void(0)">menu</a> <a href="#top">top</a></p>')
+    body = (
+        f"<header>{''.join(stock['/'])}<h1>reposted.example</h1></header>\n<ul>\n{nav}\n</ul>\n"
+        # Links a crawler must not follow: another host, mail, script, fragment.
+        f'<p><a href="{CDN}/index.html">our CDN</a> <a href="mailto:admin@reposted.example">'
+        'contact</a> <a href="javascript:void(0)">menu</a> <a href="#top">top</a></p>'
+    )
     b.page("/", "reposted.example", body)
 
 
@@ -468,7 +518,7 @@ def _gallery_page(b: _Builder, stock: dict[str, list[str]]) -> None:
 </picture>
 <p><a href="{full}">Download full size</a></p>
 <img src="{cdn}" alt="served from our CDN">
-{''.join(stock['/gallery.html'])}"""
+{"".join(stock["/gallery.html"])}"""
     b.page(page, "Gallery", body)
 
 
@@ -488,7 +538,7 @@ def _lazy_page(b: _Builder, stock: dict[str, list[str]]) -> None:
 <img class="lazy" data-lazy-src="{lazy_src}" alt="lazy 3">
 <img class="lazy" data-original="{original}" alt="lazy 4">
 <div class="lazy-bg" data-bg="{background}"></div>
-{''.join(stock['/lazy.html'])}"""
+{"".join(stock["/lazy.html"])}"""
     b.page(page, "Fast gallery", body)
 
 
@@ -523,7 +573,7 @@ def _styles_page(b: _Builder, stock: dict[str, list[str]]) -> None:
     body = f"""<h1>Featured</h1>
 <div class="hero"></div>
 <div class="card" style="width: 256px; background-image: url('{attr}'); height: 256px"></div>
-{''.join(stock['/styles.html'])}"""
+{"".join(stock["/styles.html"])}"""
     b.page(page, "Featured", body, head)
 
 
@@ -532,7 +582,7 @@ def _video_page(b: _Builder, stock: dict[str, list[str]]) -> None:
     poster = b.ref(b.copy(b.c(3), "cropped"), page, "video-poster")
     body = f"""<h1>Videos</h1>
 <video controls preload="none" poster="{poster}" width="480"></video>
-{''.join(stock['/video.html'])}"""
+{"".join(stock["/video.html"])}"""
     b.page(page, "Videos", body)
 
 
@@ -540,12 +590,13 @@ def _album_pages(b: _Builder, stock: dict[str, list[str]]) -> None:
     b.page("/albums.html", "Albums", '<h1>Albums</h1><a href="/albums/summer.html">Summer</a>')
     page = "/albums/summer.html"  # depth 2 from "/"
     again = b.ref(b.copy(b.c(0), "exact"), page, "img-src", "two-pages")
-    query = b.ref(b.copy(b.c(3), "watermarked", query="?v=2&w=640"), page, "img-src",
-                  "query-string")
+    query = b.ref(
+        b.copy(b.c(3), "watermarked", query="?v=2&w=640"), page, "img-src", "query-string"
+    )
     body = f"""<h1>Summer</h1>
 <img src="{again}" alt="seen in the gallery too">
 <img src="{query}" alt="resizing service URL">
-{''.join(stock[page])}"""
+{"".join(stock[page])}"""
     b.page(page, "Summer", body)
 
 
@@ -557,8 +608,7 @@ def _base_page(b: _Builder) -> None:
     # against the page instead it would be /posts/copies/x (a 404).
     relative = "../copies/" + image.path.rsplit("/", 1)[1]
     head = '<base href="/img/2024/">\n'
-    b.page(page, "Repost of the day", f'<h1>Repost</h1>\n<img src="{relative}" alt="repost">',
-           head)
+    b.page(page, "Repost of the day", f'<h1>Repost</h1>\n<img src="{relative}" alt="repost">', head)
 
 
 def _orphan_and_private_pages(b: _Builder) -> None:
@@ -570,10 +620,12 @@ def _orphan_and_private_pages(b: _Builder) -> None:
 
 
 def _robots_and_sitemap(b: _Builder) -> None:
-    robots = (f"User-agent: *\nDisallow: {PRIVATE_PREFIX}\nAllow: /\n\n"
-              f"Sitemap: {MAIN}{SITEMAP_PATH}\n")
-    b.main["/robots.txt"] = Route(body=robots.encode(), content_type="text/plain; charset=utf-8",
-                                  template=True)
+    robots = (
+        f"User-agent: *\nDisallow: {PRIVATE_PREFIX}\nAllow: /\n\nSitemap: {MAIN}{SITEMAP_PATH}\n"
+    )
+    b.main["/robots.txt"] = Route(
+        body=robots.encode(), content_type="text/plain; charset=utf-8", template=True
+    )
     listed = b.copy(b.c(2), "watermarked", "png")  # a copy no page uses, whatever the photos
     b.ref(listed, SITEMAP_PATH, "sitemap-image", "sitemap-only")
     # The image entry hangs off "/", which does not show it: only the sitemap does.
@@ -581,17 +633,23 @@ def _robots_and_sitemap(b: _Builder) -> None:
     urls = ["/", "/gallery.html", "/orphan.html", PRIVATE_PREFIX + "stash.html"]
     entries = "\n".join(
         f"  <url><loc>{MAIN}{path}</loc>"
-        + (f"<image:image><image:loc>{MAIN}{listed.path}</image:loc></image:image>"
-           if path == "/" else "")
+        + (
+            f"<image:image><image:loc>{MAIN}{listed.path}</image:loc></image:image>"
+            if path == "/"
+            else ""
+        )
         + "</url>"
         for path in urls
     )
-    sitemap = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-               '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"\n'
-               '        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">\n'
-               f"{entries}\n</urlset>\n")
-    b.main[SITEMAP_PATH] = Route(body=sitemap.encode(), content_type="application/xml",
-                                 template=True)
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"\n'
+        '        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">\n'
+        f"{entries}\n</urlset>\n"
+    )
+    b.main[SITEMAP_PATH] = Route(
+        body=sitemap.encode(), content_type="application/xml", template=True
+    )
 
 
 def _bad_page(b: _Builder, *, include_slow: bool, too_large_bytes: int) -> None:
@@ -610,10 +668,16 @@ def _bad_page(b: _Builder, *, include_slow: bool, too_large_bytes: int) -> None:
     bad("/img/bad/corrupt.jpg", "corrupt", _image_route(_corrupt_jpeg(u[0])))
     bad("/img/bad/truncated.jpg", "truncated", _image_route(u[1][: len(u[1]) * 6 // 10]))
     # The same, cut in transit: Content-Length announces the whole file.
-    bad("/img/bad/cut-off.jpg", "truncated",
-        _image_route(u[2][: len(u[2]) * 6 // 10], declared_length=len(u[2])))
-    bad("/img/bad/not-image.jpg", "not_image",
-        _image_route(_html("Not found", "<p>Sorry, this image was removed.</p>").encode()))
+    bad(
+        "/img/bad/cut-off.jpg",
+        "truncated",
+        _image_route(u[2][: len(u[2]) * 6 // 10], declared_length=len(u[2])),
+    )
+    bad(
+        "/img/bad/not-image.jpg",
+        "not_image",
+        _image_route(_html("Not found", "<p>Sorry, this image was removed.</p>").encode()),
+    )
     bad("/img/bad/bomb.png", "bomb", _image_route(bomb_png(), "png"))
     bad("/img/bad/too-large.jpg", "too_large", _image_route(too_large_body(too_large_bytes)))
     bad("/img/bad/missing.jpg", "404", Route(status=404, body=b"<h1>404 Not Found</h1>"))
@@ -630,8 +694,9 @@ def _bad_page(b: _Builder, *, include_slow: bool, too_large_bytes: int) -> None:
     data_url = "data:image/png;base64," + base64.b64encode(_tiny_png()).decode()
     b.bad[data_url] = "data_url"
     b.bad["file:///etc/passwd"] = "file_url"
-    images = "\n".join(f'<img src="{html.escape(url)}" alt="{kind}">'
-                       for url, kind in b.bad.items())
+    images = "\n".join(
+        f'<img src="{html.escape(url)}" alt="{kind}">' for url, kind in b.bad.items()
+    )
     b.page("/bad.html", "Broken uploads", f"<h1>Broken uploads</h1>\n{images}")
 
 
@@ -642,16 +707,18 @@ def _hostile_page(b: _Builder) -> None:
     # libxml2 (lxml, parsel, Scrapy selectors) stops building the tree past its
     # depth limit and silently drops what follows, so a crawler relying on it
     # alone misses this hit.
-    junk = "".join([
-        '<p class="broken>unterminated quote <b><i>misnested</b></i>',
-        "<table><tr><td>cell</div></span></table><img src=/img/x.jpg alt=\"a\"b\">",
-        '<img src="javascript:alert(document.cookie)" alt="script">',
-        '<img src="JaVaScRiPt:alert(1)">',
-        "NUL\x00bytes\x00here <img src=\"/img/n\x00ul.jpg\">",
-        '<div data-junk="' + "A" * (1024 * 1024) + '">one megabyte attribute</div>',
-        "<div>" * 20_000 + "deep" + "</div>" * 20_000,
-        "<<<>>> </closing-without-opening> <img <img src=>",
-    ])
+    junk = "".join(
+        [
+            '<p class="broken>unterminated quote <b><i>misnested</b></i>',
+            '<table><tr><td>cell</div></span></table><img src=/img/x.jpg alt="a"b">',
+            '<img src="javascript:alert(document.cookie)" alt="script">',
+            '<img src="JaVaScRiPt:alert(1)">',
+            'NUL\x00bytes\x00here <img src="/img/n\x00ul.jpg">',
+            '<div data-junk="' + "A" * (1024 * 1024) + '">one megabyte attribute</div>',
+            "<div>" * 20_000 + "deep" + "</div>" * 20_000,
+            "<<<>>> </closing-without-opening> <img <img src=>",
+        ]
+    )
     body = f'{junk}\n<img src="{valid}" alt="still a repost">\n<p>unclosed <div><span>'
     b.main[page] = Route(body=_html("Spam", body).encode("utf-8"), template=True)
 
@@ -661,15 +728,19 @@ def _extras_page(b: _Builder) -> list[str]:
     if len(b.case) <= 4:
         return []
     page = "/extras.html"
-    tags = [f'<img src="{b.ref(b.copy(stem, t), page, "img-src")}" alt="{stem}">'
-            for stem in b.case[4:] for t in TRANSFORMS]
+    tags = [
+        f'<img src="{b.ref(b.copy(stem, t), page, "img-src")}" alt="{stem}">'
+        for stem in b.case[4:]
+        for t in TRANSFORMS
+    ]
     b.page(page, "More", "<h1>More</h1>\n" + "\n".join(tags))
     return [page]
 
 
 def _cdn_routes(b: _Builder) -> None:
-    b.cdn["/robots.txt"] = Route(body=b"User-agent: *\nDisallow:\n",
-                                 content_type="text/plain; charset=utf-8")
+    b.cdn["/robots.txt"] = Route(
+        body=b"User-agent: *\nDisallow:\n", content_type="text/plain; charset=utf-8"
+    )
     # Linked from "/": another host, so a crawler must not fetch it.
     b.cdn["/index.html"] = Route(body=_html("CDN", "<p>nothing to see</p>").encode())
 
@@ -704,12 +775,21 @@ def build_sample_site(
     _bad_page(b, include_slow=include_slow, too_large_bytes=too_large_bytes)
     _hostile_page(b)
     _cdn_routes(b)
-    pages = [path for path, route in b.main.items() if route.content_type == HTML
-             and route.status == 200 and not path.startswith("/img/")]
+    pages = [
+        path
+        for path, route in b.main.items()
+        if route.content_type == HTML and route.status == 200 and not path.startswith("/img/")
+    ]
     return SampleSite(
-        main=b.main, cdn=b.cdn, expected=b.expected(), bad=b.bad, case_photos=case,
-        unrelated_photos=others, robots_disallowed=[PRIVATE_PREFIX + "stash.html"],
-        offsite_pages=[CDN + "/index.html"], pages=pages,
+        main=b.main,
+        cdn=b.cdn,
+        expected=b.expected(),
+        bad=b.bad,
+        case_photos=case,
+        unrelated_photos=others,
+        robots_disallowed=[PRIVATE_PREFIX + "stash.html"],
+        offsite_pages=[CDN + "/index.html"],
+        pages=pages,
     )
 
 
@@ -736,9 +816,12 @@ class _HostServer(ThreadingHTTPServer):
         self, request: socket.socket, client_address: object
     ) -> None:
         # As ThreadingMixIn does, but with named threads that stop() can join.
-        thread = threading.Thread(target=self.process_request_thread,
-                                  args=(request, client_address),
-                                  name=f"{self.owner.name}-{self.host_name}-handler", daemon=True)
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"{self.owner.name}-{self.host_name}-handler",
+            daemon=True,
+        )
         self.owner._add_handler(thread)
         thread.start()
 
@@ -751,7 +834,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
     server: _HostServer
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # quiet: tests and the demo read SiteServer.requests instead
 
     def setup(self) -> None:
@@ -766,10 +849,10 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.owner._track(self.connection, add=False)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._answer(head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802
+    def do_HEAD(self) -> None:
         self._answer(head=True)
 
     def _answer(self, *, head: bool) -> None:
@@ -828,7 +911,8 @@ class _Handler(BaseHTTPRequestHandler):
         if last_modified and since:
             try:
                 return email.utils.parsedate_to_datetime(since) >= (
-                    email.utils.parsedate_to_datetime(last_modified))
+                    email.utils.parsedate_to_datetime(last_modified)
+                )
             except (TypeError, ValueError):
                 return False
         return False
@@ -860,8 +944,12 @@ class SiteServer:
         for name in ("main", "cdn"):
             server = _HostServer(("127.0.0.1", 0), _Handler)
             server.owner, server.host_name = self, name
-            thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name=f"{self.name}-{name}", daemon=True)
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{self.name}-{name}",
+                daemon=True,
+            )
             thread.start()
             self._servers.append(server)
             self._threads.append(thread)
@@ -897,8 +985,12 @@ class SiteServer:
     def __enter__(self) -> SiteServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # ---- for assertions
@@ -921,8 +1013,10 @@ class SiteServer:
 
     def expected_hit_urls(self) -> set[tuple[str, str, str]]:
         """``SampleSite.expected_hits()`` as absolute (page URL, image URL, original)."""
-        return {(self.url(page), self.url(image), original)
-                for page, image, original in self.site.expected_hits()}
+        return {
+            (self.url(page), self.url(image), original)
+            for page, image, original in self.site.expected_hits()
+        }
 
     # ---- used by the handler
 
@@ -956,4 +1050,5 @@ class SiteServer:
         if not route.template:
             return route.body
         return route.body.replace(MAIN.encode(), self.main_url.encode()).replace(
-            CDN.encode(), self.cdn_url.encode())
+            CDN.encode(), self.cdn_url.encode()
+        )

@@ -63,8 +63,9 @@ def add_site(
     url = url.strip()
     host = _host(url)
     try:
-        check_url(url, allow_private=allow_private,
-                  allowed=parse_networks(app.config.allowed_addresses))
+        check_url(
+            url, allow_private=allow_private, allowed=parse_networks(app.config.allowed_addresses)
+        )
     except AddressRefused as exc:
         raise InvalidInput(f"{exc} (use --allow-private to crawl it anyway)") from exc
     if max_pages < 1 or max_depth < 0 or crawl_delay < 0:

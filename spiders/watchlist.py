@@ -61,10 +61,15 @@ class WatchlistSpider(Spider):
             if self._claim_page(url):
                 yield self._page_request(url)
         for origin in self._origins():
-            yield Request(f"{origin}/robots.txt", callback=self.parse_robots,
-                          errback=self.quiet_failure, dont_filter=True)
-            yield Request(f"{origin}/sitemap.xml", callback=self.parse_sitemap,
-                          errback=self.quiet_failure)
+            yield Request(
+                f"{origin}/robots.txt",
+                callback=self.parse_robots,
+                errback=self.quiet_failure,
+                dont_filter=True,
+            )
+            yield Request(
+                f"{origin}/sitemap.xml", callback=self.parse_sitemap, errback=self.quiet_failure
+            )
 
     def _origins(self) -> list[str]:
         origins: list[str] = []
@@ -137,24 +142,30 @@ class WatchlistSpider(Spider):
     def parse_robots(self, response: Response) -> Iterator[Request]:
         if isinstance(response, TextResponse):
             for url in parse_robots_sitemaps(response.text):
-                yield Request(response.urljoin(url), callback=self.parse_sitemap,
-                              errback=self.quiet_failure)
+                yield Request(
+                    response.urljoin(url), callback=self.parse_sitemap, errback=self.quiet_failure
+                )
 
     def parse_sitemap(self, response: Response) -> Iterator[Any]:
-        sitemap = parse_sitemap(response.body, max_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+        sitemap = parse_sitemap(
+            response.body, max_bytes=self.crawler.settings.getint("DOWNLOAD_MAXSIZE")
+        )
         if sitemap is None:
             self.crawler.stats.inc_value("monitor/skipped/sitemap/unreadable")
             return
         self.crawler.stats.inc_value("monitor/sitemaps")
         for url in sitemap.sitemaps:
-            yield Request(response.urljoin(url), callback=self.parse_sitemap,
-                          errback=self.quiet_failure)
+            yield Request(
+                response.urljoin(url), callback=self.parse_sitemap, errback=self.quiet_failure
+            )
         pages = sitemap.pages if self._within_depth(response) else []
         for url in map(response.urljoin, pages):
             if self._in_scope(url) and self._claim_page(url):
                 yield self._page_request(url)
         if sitemap.images:
             # An image sitemap names images directly; the sitemap is where they were found.
-            yield PageItem(page_url=response.url,
-                           image_urls=[response.urljoin(u) for u in sitemap.images],
-                           referer=self.site.start_urls[0])
+            yield PageItem(
+                page_url=response.url,
+                image_urls=[response.urljoin(u) for u in sitemap.images],
+                referer=self.site.start_urls[0],
+            )

@@ -92,10 +92,16 @@ class Env:
     vars: dict[str, str]
     app: App
 
-    def cli(self, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, check: bool = False, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [sys.executable, "-m", "monitor", *args], env=self.vars, cwd=self.tmp_path,
-            capture_output=True, text=True, timeout=timeout,
+            [sys.executable, "-m", "monitor", *args],
+            env=self.vars,
+            cwd=self.tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"monitor {' '.join(args)} failed: {result.stderr}")

@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
-
 from conftest import PHOTOS, Env, make_env
+
 from monitor.hashes import count_hashes
 
 
@@ -39,15 +39,19 @@ def test_commands_before_upgrade_say_so(tmp_path: Path, sqlite_url: str) -> None
 
 
 def test_case_add_prints_id_alone_and_encrypts(sqlite_env: Env) -> None:
-    first = ok(sqlite_env.cli("case", "add", "Ana Example", "--email", "ana@example.org",
-                              "--language", "es"))
+    first = ok(
+        sqlite_env.cli(
+            "case", "add", "Ana Example", "--email", "ana@example.org", "--language", "es"
+        )
+    )
     second = ok(sqlite_env.cli("case", "add", "Case 2"))
     assert re.fullmatch(r"\d+\n", first) and int(second) == int(first) + 1
     database = sqlite_env.tmp_path / "var" / "monitor.db"
     raw = b"".join(
         bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
         for row in sqlite3.connect(database).execute("SELECT * FROM cases")
-        for v in row if v is not None
+        for v in row
+        if v is not None
     )
     assert b"Ana Example" not in raw and b"ana@example.org" not in raw
     key = sqlite_env.tmp_path / "var" / "secret.key"
@@ -56,10 +60,13 @@ def test_case_add_prints_id_alone_and_encrypts(sqlite_env: Env) -> None:
     assert "Ana Example" in listing
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["case", "add", "X", "--email", "not-an-address"], "not an email address"),
-    (["case", "add", "  "], "needs a name"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["case", "add", "X", "--email", "not-an-address"], "not an email address"),
+        (["case", "add", "  "], "needs a name"),
+    ],
+)
 def test_case_add_errors(sqlite_env: Env, args: list[str], fragment: str) -> None:
     fails(sqlite_env.cli(*args), fragment)
     assert "Ana" not in ok(sqlite_env.cli("case", "list"))
@@ -73,11 +80,16 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not an image")
     (folder / "broken.jpg").write_bytes((PHOTOS / "coffee.jpg").read_bytes()[:3000])
     (folder / "empty.png").write_bytes(b"")
-    out = ok(sqlite_env.cli("hashes", "add", case_id, str(tmp_path / "mine"),
-                            str(PHOTOS / "chelsea.jpg")))
+    out = ok(
+        sqlite_env.cli(
+            "hashes", "add", case_id, str(tmp_path / "mine"), str(PHOTOS / "chelsea.jpg")
+        )
+    )
     assert out.splitlines()[0] == "added 4 hashes from 2 files (0 already in the case)"
-    skipped = {Path(line.split(":")[0].removeprefix("skipped ")).name: line
-               for line in out.splitlines()[1:]}
+    skipped = {
+        Path(line.split(":")[0].removeprefix("skipped ")).name: line
+        for line in out.splitlines()[1:]
+    }
     assert set(skipped) == {"notes.txt", "broken.jpg", "empty.png"}
     assert "not an image" in skipped["notes.txt"]
     assert "corrupt" in skipped["broken.jpg"]
@@ -100,28 +112,50 @@ def test_hashes_add_without_labels(sqlite_env: Env) -> None:
 def test_hashes_add_errors_change_nothing(sqlite_env: Env) -> None:
     case_id = int(ok(sqlite_env.cli("case", "add", "C")))
     fails(sqlite_env.cli("hashes", "add", "999", str(PHOTOS / "rocket.jpg")), "no case with id 999")
-    fails(sqlite_env.cli("hashes", "add", str(case_id), str(PHOTOS / "nope.jpg")),
-          "no such file or folder")
+    fails(
+        sqlite_env.cli("hashes", "add", str(case_id), str(PHOTOS / "nope.jpg")),
+        "no such file or folder",
+    )
     assert count_hashes(sqlite_env.app, case_id) == {}
 
 
 PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
-@pytest.mark.parametrize("name, text, expected", [
-    ("lines.txt", f"# a comment\npdq {PDQ} first photo\nphash c2924c5532bddfc8\n",
-     {("pdq", PDQ, "first photo"), ("phash", "c2924c5532bddfc8", None)}),
-    ("stopncii.txt", f"{PDQ}\n{PDQ.upper()[:-1]}0\n",
-     {("pdq", PDQ, None), ("pdq", PDQ[:-1] + "0", None)}),
-    ("list.csv", f"algorithm,hash,label\npdq,{PDQ},\"a, b\"\n",
-     {("pdq", PDQ, "a, b")}),
-    ("list.json", json.dumps({"format": "ncii-monitor-hashlist", "version": 1,
-                              "hashes": [{"algorithm": "phash", "hash": "c2924c5532bddfc8",
-                                          "label": "x"}]}),
-     {("phash", "c2924c5532bddfc8", "x")}),
-])
-def test_hashes_import_formats(sqlite_env: Env, tmp_path: Path, name: str, text: str,
-                               expected: set[tuple[str, str, str | None]]) -> None:
+@pytest.mark.parametrize(
+    "name, text, expected",
+    [
+        (
+            "lines.txt",
+            f"# a comment\npdq {PDQ} first photo\nphash c2924c5532bddfc8\n",
+            {("pdq", PDQ, "first photo"), ("phash", "c2924c5532bddfc8", None)},
+        ),
+        (
+            "stopncii.txt",
+            f"{PDQ}\n{PDQ.upper()[:-1]}0\n",
+            {("pdq", PDQ, None), ("pdq", PDQ[:-1] + "0", None)},
+        ),
+        ("list.csv", f'algorithm,hash,label\npdq,{PDQ},"a, b"\n', {("pdq", PDQ, "a, b")}),
+        (
+            "list.json",
+            json.dumps(
+                {
+                    "format": "ncii-monitor-hashlist",
+                    "version": 1,
+                    "hashes": [{"algorithm": "phash", "hash": "c2924c5532bddfc8", "label": "x"}],
+                }
+            ),
+            {("phash", "c2924c5532bddfc8", "x")},
+        ),
+    ],
+)
+def test_hashes_import_formats(
+    sqlite_env: Env,
+    tmp_path: Path,
+    name: str,
+    text: str,
+    expected: set[tuple[str, str, str | None]],
+) -> None:
     case_id = ok(sqlite_env.cli("case", "add", "C")).strip()
     path = tmp_path / name
     path.write_text(text)
@@ -131,13 +165,17 @@ def test_hashes_import_formats(sqlite_env: Env, tmp_path: Path, name: str, text:
     assert {(h["algorithm"], h["hash"], h["label"]) for h in exported["hashes"]} == expected
 
 
-@pytest.mark.parametrize("text, fragment", [
-    (f"pdq {PDQ}\nfoo {PDQ}\n", "line 2"),
-    (f"pdq {PDQ}\npdq {PDQ[:-2]}\n", "line 2"),
-    (f"pdq {PDQ}\n\nphash zz924c5532bddfc8\n", "line 3"),
-])
-def test_hashes_import_bad_line_imports_nothing(sqlite_env: Env, tmp_path: Path, text: str,
-                                                fragment: str) -> None:
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (f"pdq {PDQ}\nfoo {PDQ}\n", "line 2"),
+        (f"pdq {PDQ}\npdq {PDQ[:-2]}\n", "line 2"),
+        (f"pdq {PDQ}\n\nphash zz924c5532bddfc8\n", "line 3"),
+    ],
+)
+def test_hashes_import_bad_line_imports_nothing(
+    sqlite_env: Env, tmp_path: Path, text: str, fragment: str
+) -> None:
     case_id = int(ok(sqlite_env.cli("case", "add", "C")))
     path = tmp_path / "bad.txt"
     path.write_text(text)
@@ -163,8 +201,17 @@ def test_export_import_round_trip(sqlite_env: Env, tmp_path: Path) -> None:
 
 
 def test_site_add(sqlite_env: Env) -> None:
-    site_id = ok(sqlite_env.cli("site", "add", "https://example.org/start", "--max-pages", "5",
-                                "--allow-domain", "cdn.example.net"))
+    site_id = ok(
+        sqlite_env.cli(
+            "site",
+            "add",
+            "https://example.org/start",
+            "--max-pages",
+            "5",
+            "--allow-domain",
+            "cdn.example.net",
+        )
+    )
     assert re.fullmatch(r"\d+\n", site_id)
     listing = ok(sqlite_env.cli("site", "list"))
     assert "example.org" in listing
@@ -173,14 +220,17 @@ def test_site_add(sqlite_env: Env) -> None:
     assert int(second) == int(site_id) + 1
 
 
-@pytest.mark.parametrize("url, fragment", [
-    ("ftp://example.org/", "not an http(s) URL"),
-    ("example.org", "not an http(s) URL"),
-    ("http://", "not an http(s) URL"),
-    ("http://[::1", "not a valid URL"),
-    ("http://127.0.0.1:8000/", "--allow-private"),
-    ("http://10.1.2.3/", "--allow-private"),
-])
+@pytest.mark.parametrize(
+    "url, fragment",
+    [
+        ("ftp://example.org/", "not an http(s) URL"),
+        ("example.org", "not an http(s) URL"),
+        ("http://", "not an http(s) URL"),
+        ("http://[::1", "not a valid URL"),
+        ("http://127.0.0.1:8000/", "--allow-private"),
+        ("http://10.1.2.3/", "--allow-private"),
+    ],
+)
 def test_site_add_errors(sqlite_env: Env, url: str, fragment: str) -> None:
     fails(sqlite_env.cli("site", "add", url), fragment)
     assert "example" not in ok(sqlite_env.cli("site", "list"))

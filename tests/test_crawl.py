@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import CASE_PHOTOS, PHOTOS, Env
+
 from monitor.cases import add_case
 from monitor.hashes import hash_files
 from monitor.samplesite import SampleSite, SiteServer, build_sample_site
@@ -69,12 +69,14 @@ def holds_image(path: Path, served: set[str]) -> bool:
     return data.startswith(IMAGE_MAGIC) or hashlib.sha256(data).hexdigest() in served
 
 
-def test_crawl_finds_every_copy_and_nothing_else(env: Env, server: SiteServer,
-                                                 sample: SampleSite) -> None:
+def test_crawl_finds_every_copy_and_nothing_else(
+    env: Env, server: SiteServer, sample: SampleSite
+) -> None:
     env.vars["MONITOR_ALLOWED_ADDRESSES"] = LOOPBACK
     case_id = enrol(env)
-    env.cli("site", "add", server.main_url + "/", "--name", "sample", "--crawl-delay", "0",
-            check=True)
+    env.cli(
+        "site", "add", server.main_url + "/", "--name", "sample", "--crawl-delay", "0", check=True
+    )
     server.clear_requests()
     sandbox_before = files_under(env.tmp_path)  # the crawl's cwd, HOME, TMPDIR and var
     tmp_before = files_under(Path("/tmp"))
@@ -96,11 +98,28 @@ def test_crawl_finds_every_copy_and_nothing_else(env: Env, server: SiteServer,
     forbidden = {server.url(page) for page, *_ in sample.forbidden_hits()}
     assert not forbidden & {h["page_url"] for h in hits}  # robots.txt was obeyed
     # Every way of referencing an image led to a hit.
-    forms_hit = {form for image in sample.case_images() for form in image.forms
-                 if any(h["image_url"] == server.url(image.url_template) for h in hits)}
-    assert forms_hit >= {"img-src", "srcset", "picture-source", "lazy", "og-image",
-                         "twitter-image", "link-image-src", "preload", "css-style-attr",
-                         "css-style-block", "link-href", "video-poster", "cdn", "sitemap-image"}
+    forms_hit = {
+        form
+        for image in sample.case_images()
+        for form in image.forms
+        if any(h["image_url"] == server.url(image.url_template) for h in hits)
+    }
+    assert forms_hit >= {
+        "img-src",
+        "srcset",
+        "picture-source",
+        "lazy",
+        "og-image",
+        "twitter-image",
+        "link-image-src",
+        "preload",
+        "css-style-attr",
+        "css-style-block",
+        "link-href",
+        "video-poster",
+        "cdn",
+        "sitemap-image",
+    }
 
     # -- each image URL fetched once; bad input counted, not fatal --------------------------
     gets = Counter((host, path) for host, method, path in server.requests if method == "GET")
@@ -111,10 +130,20 @@ def test_crawl_finds_every_copy_and_nothing_else(env: Env, server: SiteServer,
     assert not any(path.startswith("/private/") for _host, path in gets)
     run = json.loads(env.cli("hits", "list", "--json", check=True).stdout)  # listing again works
     assert len(run) == len(hits)
-    for kind in ("image/corrupt", "image/not_image", "image/too_many_pixels", "image/too_large",
-                 "image/truncated", "image/http_404", "image/http_500",
-                 "image/too_many_redirects", "image/private_address", "image/timeout",
-                 "reference/data_url", "reference/unsupported_scheme"):
+    for kind in (
+        "image/corrupt",
+        "image/not_image",
+        "image/too_many_pixels",
+        "image/too_large",
+        "image/truncated",
+        "image/http_404",
+        "image/http_500",
+        "image/too_many_redirects",
+        "image/private_address",
+        "image/timeout",
+        "reference/data_url",
+        "reference/unsupported_scheme",
+    ):
         assert f"  {kind}: " in summary, (kind, summary)
     assert "completed (finished)" in summary
 
@@ -122,8 +151,11 @@ def test_crawl_finds_every_copy_and_nothing_else(env: Env, server: SiteServer,
     allowed = {env.tmp_path / "var" / f"monitor.db{s}" for s in ("", "-wal", "-shm", "-journal")}
     assert files_under(env.tmp_path) - sandbox_before - allowed == set()
     # /tmp is shared with other processes, so there only image content counts.
-    served = {hashlib.sha256(route.body).hexdigest()
-              for route in [*sample.main.values(), *sample.cdn.values()] if route.body}
+    served = {
+        hashlib.sha256(route.body).hexdigest()
+        for route in [*sample.main.values(), *sample.cdn.values()]
+        if route.body
+    }
     for path in files_under(Path("/tmp")) - tmp_before:
         assert not holds_image(path, served), path
 

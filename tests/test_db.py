@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
+from conftest import Env
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from conftest import Env
 from monitor.cases import add_case
 from monitor.db import Database, SchemaOutOfDate, check_schema, upgrade
 from monitor.db.migrations import HEAD, alembic_config, head_revision
-from monitor.db.models import Base, Hit, HashEntry, Sighting
+from monitor.db.models import Base, HashEntry, Hit, Sighting
 from monitor.hashes import NewHash, store_hashes
 from monitor.hashing import HashValue, ImageHashes
 from monitor.matching import Match
@@ -35,18 +35,33 @@ def test_upgrade_from_empty_creates_the_models_schema(database_url: str) -> None
         assert set(Base.metadata.tables) <= tables
         # alembic finds nothing left to do: models and migrations agree.
         from alembic import command
+
         command.check(alembic_config(database))
         upgrade(database)  # idempotent
     finally:
         database.dispose()
 
 
-def _observation(sha: str, entry_id: int, case_id: int, url: str = "http://x.test/a.jpg") -> Observation:
-    hashes = ImageHashes(sha256=sha, size=10, width=4, height=4, format="JPEG",
-                         hashes=(HashValue("phash", "c2924c5532bddfc8"),))
-    return Observation(image_url=url, final_url=None, content_type="image/jpeg", etag=None,
-                       last_modified=None, hashes=hashes,
-                       matches=(Match(entry_id, case_id, "phash", 3),))
+def _observation(
+    sha: str, entry_id: int, case_id: int, url: str = "http://x.test/a.jpg"
+) -> Observation:
+    hashes = ImageHashes(
+        sha256=sha,
+        size=10,
+        width=4,
+        height=4,
+        format="JPEG",
+        hashes=(HashValue("phash", "c2924c5532bddfc8"),),
+    )
+    return Observation(
+        image_url=url,
+        final_url=None,
+        content_type="image/jpeg",
+        etag=None,
+        last_modified=None,
+        hashes=hashes,
+        matches=(Match(entry_id, case_id, "phash", 3),),
+    )
 
 
 def test_recrawl_never_duplicates_a_hit(env: Env) -> None:
@@ -57,21 +72,41 @@ def test_recrawl_never_duplicates_a_hit(env: Env) -> None:
     with app.db.session() as session:
         entry_id = session.scalar(select(HashEntry.id))
     sha = "ab" * 32
-    first = record_page(app, site_id=site_id, run_id=None, page_url="http://x.test/p",
-                        observations=[_observation(sha, entry_id, case_id)])
-    second = record_page(app, site_id=site_id, run_id=None, page_url="http://x.test/p",
-                         observations=[_observation(sha, entry_id, case_id)])
-    other_page = record_page(app, site_id=site_id, run_id=None, page_url="http://x.test/q",
-                             observations=[_observation(sha, entry_id, case_id)])
+    first = record_page(
+        app,
+        site_id=site_id,
+        run_id=None,
+        page_url="http://x.test/p",
+        observations=[_observation(sha, entry_id, case_id)],
+    )
+    second = record_page(
+        app,
+        site_id=site_id,
+        run_id=None,
+        page_url="http://x.test/p",
+        observations=[_observation(sha, entry_id, case_id)],
+    )
+    other_page = record_page(
+        app,
+        site_id=site_id,
+        run_id=None,
+        page_url="http://x.test/q",
+        observations=[_observation(sha, entry_id, case_id)],
+    )
     assert (first, second, other_page) == ((1, 1), (1, 0), (1, 1))
     with app.db.session() as session:
         hits = session.scalars(select(Hit).order_by(Hit.id)).all()
         assert len(hits) == 2
         assert hits[0].last_seen > hits[0].first_seen
-        assert hits[0].first_seen.tzinfo == timezone.utc
+        assert hits[0].first_seen.tzinfo == UTC
         # The database itself refuses a duplicate, whatever the code does.
-        duplicate = Hit(sighting_id=hits[0].sighting_id, hash_entry_id=hits[0].hash_entry_id,
-                        case_id=case_id, algorithm="phash", distance=1)
+        duplicate = Hit(
+            sighting_id=hits[0].sighting_id,
+            hash_entry_id=hits[0].hash_entry_id,
+            case_id=case_id,
+            algorithm="phash",
+            distance=1,
+        )
         session.add(duplicate)
         with pytest.raises(IntegrityError):
             session.flush()

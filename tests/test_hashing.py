@@ -8,9 +8,9 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import PHOTOS
 from PIL import Image, ImageDraw
 
-from conftest import PHOTOS
 from monitor.hashing import ALGORITHMS, ImageRejected, decode_image, hash_image_bytes
 from monitor.hashing.base import hamming_hex
 
@@ -53,7 +53,9 @@ class TestAlgorithmContract:
             encode(original.convert("L").convert("RGB")),
         ]
         for copy in copies:
-            assert algorithm.distance(reference, hashes_of(copy)[name]) <= algorithm.default_threshold
+            assert (
+                algorithm.distance(reference, hashes_of(copy)[name]) <= algorithm.default_threshold
+            )
         for other in ("camera", "hubble", "brick", "gravel", "grass", "ihc"):
             distance = algorithm.distance(reference, hashes_of(photo(other))[name])
             assert distance > algorithm.default_threshold * 2, (other, distance)
@@ -77,21 +79,33 @@ def test_hamming_hex() -> None:
 
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge image (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
-@pytest.mark.parametrize("data, kind", [
-    (b"", "empty"),
-    (b"<html>not an image</html>", "not_image"),
-    (photo("coffee")[:4000], "corrupt"),
-    (photo("coffee")[:200] + b"\0garbage" * 500, "corrupt"),
-    (png_declaring(30000, 30000), "too_many_pixels"),
-    (png_declaring(100_000, 100_000), "too_many_pixels"),
-    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not_image"),
-])
+@pytest.mark.parametrize(
+    "data, kind",
+    [
+        (b"", "empty"),
+        (b"<html>not an image</html>", "not_image"),
+        (photo("coffee")[:4000], "corrupt"),
+        (photo("coffee")[:200] + b"\0garbage" * 500, "corrupt"),
+        (png_declaring(30000, 30000), "too_many_pixels"),
+        (png_declaring(100_000, 100_000), "too_many_pixels"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not_image"),
+    ],
+)
 def test_bad_bytes_are_rejected_with_a_kind(data: bytes, kind: str) -> None:
     with pytest.raises(ImageRejected) as caught:
         decode_image(data, max_pixels=MAX_PIXELS)
@@ -111,7 +125,9 @@ def test_unusual_images_decode_to_rgb() -> None:
         "cmyk": encode(base.convert("CMYK")),
         "palette": encode(base.convert("P"), "PNG"),
         "transparent": encode(base.convert("RGBA"), "PNG"),
-        "gray16": encode(Image.fromarray((np.asarray(base.convert("L")).astype(np.uint16) * 256)), "PNG"),
+        "gray16": encode(
+            Image.fromarray(np.asarray(base.convert("L")).astype(np.uint16) * 256), "PNG"
+        ),
         "gif": encode(base, "GIF", save_all=True, append_images=[base.rotate(5)]),
         "webp": encode(base, "WEBP"),
         "bmp": encode(base, "BMP"),

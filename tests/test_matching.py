@@ -26,12 +26,18 @@ def test_index_agrees_with_brute_force() -> None:
     refs = [Reference(i, i % 5, "pdq", random_hex(rng, 256)) for i in range(2000)]
     index = MatchIndex({"pdq": 31, "phash": 10})
     index.add(refs)
-    queries = [flip_bits(refs[i].value, d, rng) for i, d in [(3, 0), (10, 12), (20, 31), (30, 32), (40, 90)]]
+    queries = [
+        flip_bits(refs[i].value, d, rng)
+        for i, d in [(3, 0), (10, 12), (20, 31), (30, 32), (40, 90)]
+    ]
     queries += [random_hex(rng, 256) for _ in range(20)]
     for query in queries:
         got = {(m.entry_id, m.distance) for m in index.match([HashValue("pdq", query, 100)])}
-        expected = {(r.entry_id, hamming_hex(r.value, query)) for r in refs
-                    if hamming_hex(r.value, query) <= 31}
+        expected = {
+            (r.entry_id, hamming_hex(r.value, query))
+            for r in refs
+            if hamming_hex(r.value, query) <= 31
+        }
         assert got == expected
     assert {m.entry_id for m in index.match([HashValue("pdq", queries[2], 100)])} == {20}
     assert not index.match([HashValue("pdq", queries[3], 100)])  # 32 bits: just outside
@@ -55,4 +61,6 @@ def test_references_added_later_are_matched() -> None:
     value = random_hex(rng, 256)
     assert not index.match([HashValue("pdq", value, 100)])
     index.add([Reference(9, 3, "pdq", value)])
-    assert [(m.entry_id, m.case_id) for m in index.match([HashValue("pdq", value, 100)])] == [(9, 3)]
+    assert [(m.entry_id, m.case_id) for m in index.match([HashValue("pdq", value, 100)])] == [
+        (9, 3)
+    ]

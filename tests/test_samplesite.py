@@ -59,8 +59,9 @@ def server(site: SampleSite) -> Iterator[SiteServer]:
 # ----------------------------------------------------------------------- helpers
 
 
-def fetch(base_url: str, path: str, method: str = "GET",
-          headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+def fetch(
+    base_url: str, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
     """One request on a fresh connection; redirects are not followed."""
     parts = urlsplit(base_url)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
@@ -198,9 +199,9 @@ class Extractor(HTMLParser):
 def template_of(server: SiteServer, url: str) -> str:
     """Absolute URL -> the samplesite notation (main path, or {{CDN}}/path)."""
     if url.startswith(server.main_url + "/"):
-        return url[len(server.main_url):]
+        return url[len(server.main_url) :]
     if url.startswith(server.cdn_url + "/"):
-        return CDN + url[len(server.cdn_url):]
+        return CDN + url[len(server.cdn_url) :]
     return url
 
 
@@ -265,8 +266,11 @@ def test_every_discovery_form_finds_some_case_copy(site: SampleSite) -> None:
 
 def test_candidate_lists_hold_different_images(site: SampleSite) -> None:
     # a crawler taking only the first candidate of a srcset must miss a hit
-    for form, page in (("srcset", "/gallery.html"), ("picture-source", "/gallery.html"),
-                       ("lazy", "/lazy.html")):
+    for form, page in (
+        ("srcset", "/gallery.html"),
+        ("picture-source", "/gallery.html"),
+        ("lazy", "/lazy.html"),
+    ):
         images = [image for image in site.case_images() if (page, form) in image.refs]
         assert len(images) >= 2, form
 
@@ -308,8 +312,12 @@ def test_expected_hits(site: SampleSite) -> None:
     unrelated = set(site.unrelated_paths())
     assert unrelated and not unrelated & {image for _page, image, _o in hits}
     # one hit per (page, case copy) reference, nothing else
-    refs = {(page, image.url_template) for image in site.case_images() for page, _f in image.refs
-            if not page.startswith("/private/")}
+    refs = {
+        (page, image.url_template)
+        for image in site.case_images()
+        for page, _f in image.refs
+        if not page.startswith("/private/")
+    }
     assert {(page, image) for page, image, _o in hits} == refs
 
 
@@ -318,11 +326,15 @@ def test_fewer_or_more_case_photos_still_use_every_form() -> None:
     assert {form for image in one.case_images() for form in image.forms} == set(FORMS)
     assert {image.original for image in one.case_images()} == {"coffee"}
     assert one.forbidden_hits() and one.unrelated_paths() == ["/img/stock/brick.jpg"]
-    five = build_sample_site(PHOTOS, case_photos=["astronaut", "coffee", "chelsea", "rocket",
-                                                   "grass"], unrelated=["brick"])
+    five = build_sample_site(
+        PHOTOS,
+        case_photos=["astronaut", "coffee", "chelsea", "rocket", "grass"],
+        unrelated=["brick"],
+    )
     assert "/extras.html" in five.pages
-    assert {t for image in five.case_images() if image.original == "grass"
-            for t in [image.transform]} == set(TRANSFORMS)
+    assert {
+        t for image in five.case_images() if image.original == "grass" for t in [image.transform]
+    } == set(TRANSFORMS)
     with pytest.raises(ValueError):
         build_sample_site(PHOTOS, case_photos=[], unrelated=["brick"])
 
@@ -370,8 +382,10 @@ def test_transforms_do_what_they_say(site: SampleSite) -> None:
             assert copy.size == (width, height)
             # the corners changed (text bottom-right, logo top-left), brighter
             before, after = decoded(raw), copy.convert("RGB")
-            for box in ((0, 0, width // 10, height // 10),
-                        (width * 2 // 3, height * 9 // 10, width, height)):
+            for box in (
+                (0, 0, width // 10, height // 10),
+                (width * 2 // 3, height * 9 // 10, width, height),
+            ):
                 assert _mean(after.crop(box)) > _mean(before.crop(box)) + 1, (image.path, box)
 
 
@@ -393,7 +407,7 @@ def test_bomb_declares_a_huge_size_in_a_small_file(site: SampleSite) -> None:
     idat_length = struct.unpack(">I", body[33:37])[0]
     assert body[37:41] == b"IDAT"
     inflater, total = zlib.decompressobj(), 0
-    data = body[41:41 + idat_length]
+    data = body[41 : 41 + idat_length]
     while data:
         chunk = inflater.decompress(data, 1 << 22)
         assert not chunk.strip(b"\x00")
@@ -404,9 +418,22 @@ def test_bomb_declares_a_huge_size_in_a_small_file(site: SampleSite) -> None:
 
 def test_bad_images_are_bad(site: SampleSite) -> None:
     kinds = site.bad
-    assert set(kinds.values()) >= {"corrupt", "truncated", "not_image", "bomb", "too_large",
-                                   "redirect_loop", "redirect_chain", "404", "500", "slow",
-                                   "hang", "private_redirect", "data_url", "file_url"}
+    assert set(kinds.values()) >= {
+        "corrupt",
+        "truncated",
+        "not_image",
+        "bomb",
+        "too_large",
+        "redirect_loop",
+        "redirect_chain",
+        "404",
+        "500",
+        "slow",
+        "hang",
+        "private_redirect",
+        "data_url",
+        "file_url",
+    }
     corrupt = Image.open(io.BytesIO(site.main["/img/bad/corrupt.jpg"].body))
     assert corrupt.format == "JPEG"  # recognised from its header...
     with pytest.raises(OSError):
@@ -444,7 +471,8 @@ def test_redirects(server: SiteServer, site: SampleSite) -> None:
     assert status == 302 and headers["Location"] == "/img/bad/loop-a.jpg"
     status, headers, _ = fetch(server.main_url, "/img/bad/private.jpg")
     assert status == 302 and headers["Location"] == PRIVATE_REDIRECT_TARGET == (
-        "http://127.0.0.2:9/x.jpg")
+        "http://127.0.0.2:9/x.jpg"
+    )
 
 
 def test_bad_page_references_every_bad_input(server: SiteServer, site: SampleSite) -> None:
@@ -467,8 +495,12 @@ def test_hostile_page_is_hostile(site: SampleSite) -> None:
 
 def test_pages_reference_exactly_the_expected_images(server: SiteServer, site: SampleSite) -> None:
     """An independent extractor run on every served page agrees with site.expected."""
-    expected = {(page, image.url_template, form)
-                for image in site.expected for page, form in image.refs if page != "/sitemap.xml"}
+    expected = {
+        (page, image.url_template, form)
+        for image in site.expected
+        for page, form in image.refs
+        if page != "/sitemap.xml"
+    }
     known = {image.url_template for image in site.expected}
     found: set[tuple[str, str, str]] = set()
     for page in site.pages:
@@ -495,8 +527,9 @@ def test_relative_reference_needs_the_base_href(server: SiteServer, site: Sample
     assert fetch(server.main_url, urlsplit(ignoring_base).path)[0] == 404
 
 
-def test_all_pages_but_the_orphan_are_linked_within_depth_3(server: SiteServer,
-                                                           site: SampleSite) -> None:
+def test_all_pages_but_the_orphan_are_linked_within_depth_3(
+    server: SiteServer, site: SampleSite
+) -> None:
     seen, frontier = {"/"}, ["/"]
     for _depth in range(3):
         following = []
@@ -526,11 +559,15 @@ def test_robots_and_sitemap(server: SiteServer, site: SampleSite) -> None:
     status, headers, body = fetch(server.main_url, "/sitemap.xml")
     assert status == 200 and "xml" in headers["Content-Type"]
     root = ET.fromstring(body)
-    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9",
-          "image": "http://www.google.com/schemas/sitemap-image/1.1"}
+    ns = {
+        "s": "http://www.sitemaps.org/schemas/sitemap/0.9",
+        "image": "http://www.google.com/schemas/sitemap-image/1.1",
+    }
     locs = [template_of(server, loc.text or "") for loc in root.findall("s:url/s:loc", ns)]
-    images = [template_of(server, loc.text or "")
-              for loc in root.findall("s:url/image:image/image:loc", ns)]
+    images = [
+        template_of(server, loc.text or "")
+        for loc in root.findall("s:url/image:image/image:loc", ns)
+    ]
     assert "/orphan.html" in locs
     listed = next(image for image in site.expected if "sitemap-image" in image.forms)
     assert images == [listed.path]
@@ -555,14 +592,16 @@ def test_server_serves_every_route(server: SiteServer, site: SampleSite) -> None
             if route.template:
                 assert b"{{" not in body
                 expected = route.body.replace(MAIN.encode(), server.main_url.encode()).replace(
-                    CDN.encode(), server.cdn_url.encode())
+                    CDN.encode(), server.cdn_url.encode()
+                )
                 assert body == expected, (host, path)
             else:
                 assert body == route.body, (host, path)
 
 
-def test_images_have_validators_and_right_content_types(server: SiteServer,
-                                                        site: SampleSite) -> None:
+def test_images_have_validators_and_right_content_types(
+    server: SiteServer, site: SampleSite
+) -> None:
     for image in site.expected:
         status, headers, body = fetch(route_url(server, image.host), image.path)
         assert status == 200, image.path
@@ -581,11 +620,13 @@ def test_conditional_requests(server: SiteServer, site: SampleSite) -> None:
     assert status == 304 and body == b""
     status, _h, _b = fetch(server.main_url, path, headers={"If-None-Match": '"other"'})
     assert status == 200
-    status, _h, _b = fetch(server.main_url, path,
-                           headers={"If-Modified-Since": headers["Last-Modified"]})
+    status, _h, _b = fetch(
+        server.main_url, path, headers={"If-Modified-Since": headers["Last-Modified"]}
+    )
     assert status == 304
-    status, _h, _b = fetch(server.main_url, path,
-                           headers={"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"})
+    status, _h, _b = fetch(
+        server.main_url, path, headers={"If-Modified-Since": "Mon, 01 Jan 2024 00:00:00 GMT"}
+    )
     assert status == 200
 
 
@@ -609,8 +650,7 @@ def test_head_query_strings_and_unknown_paths(server: SiteServer, site: SampleSi
     # on the wire: headers only (http.client would ignore a body sent anyway)
     parts = urlsplit(server.main_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
-        sock.sendall(f"HEAD {query.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                     .encode())
+        sock.sendall(f"HEAD {query.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
         answer = read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n")
     status, _headers, body = fetch(server.main_url, query.path)
@@ -625,8 +665,11 @@ def test_requests_are_logged(server: SiteServer) -> None:
     fetch(server.main_url, "/lazy.html")
     fetch(server.cdn_url, "/robots.txt", method="HEAD")
     fetch(server.main_url, "/img/copies/x.jpg?a=1&b=2")
-    assert server.requests == [("main", "GET", "/lazy.html"), ("cdn", "HEAD", "/robots.txt"),
-                               ("main", "GET", "/img/copies/x.jpg?a=1&b=2")]
+    assert server.requests == [
+        ("main", "GET", "/lazy.html"),
+        ("cdn", "HEAD", "/robots.txt"),
+        ("main", "GET", "/img/copies/x.jpg?a=1&b=2"),
+    ]
     server.requests.append(("main", "GET", "/tampered"))  # a copy: the log is unchanged
     assert len(server.requests) == 3
 
@@ -664,8 +707,14 @@ def test_lying_content_length_cuts_the_transfer(server: SiteServer, site: Sample
 
 
 def test_slow_route_waits() -> None:
-    site = SampleSite(main={"/s.jpg": Route(body=b"late", delay=0.5)}, cdn={}, expected=[],
-                      bad={}, case_photos=[], unrelated_photos=[])
+    site = SampleSite(
+        main={"/s.jpg": Route(body=b"late", delay=0.5)},
+        cdn={},
+        expected=[],
+        bad={},
+        case_photos=[],
+        unrelated_photos=[],
+    )
     with SiteServer(site) as server:
         start = time.perf_counter()
         status, _headers, body = fetch(server.main_url, "/s.jpg")
