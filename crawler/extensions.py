@@ -10,6 +10,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
+from twisted.internet.threads import deferToThread
 
 from crawler.runtime import Runtime, runtime
 from monitor.runs import RunStats, finish_run, mark_started, update_progress
@@ -62,8 +63,6 @@ class RunRecorder:
     def _progress(self) -> Any:
         stats = run_stats(self.crawler.stats.get_stats())
         # Written on the database thread; the looping call waits for it.
-        from twisted.internet.threads import deferToThread
-
         return deferToThread(self.rt.db_sync, update_progress, self._run_id(), stats)
 
     def spider_closed(self, spider: Any, reason: str) -> None:

@@ -66,7 +66,7 @@ class ImageHashPipeline(MediaPipeline):
     def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> None:
         return None  # always fetch: conditional recrawls come with scheduled operations
 
-    async def media_downloaded(
+    async def media_downloaded(  # type: ignore[override]
         self, response: Response, request: Request, info: Any, *, item: Any = None
     ) -> ImageResult:
         if response.status != 200:

@@ -17,7 +17,7 @@ from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import HashEntry
 from monitor.errors import InvalidInput
-from monitor.hashing import ALGORITHMS, ImageRejected, hash_image_bytes
+from monitor.hashing import ALGORITHMS, HashValue, ImageRejected, hash_image_bytes
 from monitor.hashing.registry import bit_lengths
 from monitor.hashlists import HashListError, ParsedHash, export_json, parse_hash_list
 
@@ -63,7 +63,7 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
     return result
 
 
-def _hash_file(app: App, path: Path, result: AddResult) -> list | None:  # type: ignore[type-arg]
+def _hash_file(app: App, path: Path, result: AddResult) -> list[HashValue] | None:
     try:
         size = path.stat().st_size
         if size > app.config.max_image_bytes:

@@ -63,7 +63,7 @@ def known_image(app: App, sha256: str) -> ImageHashes | None:
         )
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 

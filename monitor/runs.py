@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
@@ -49,7 +50,7 @@ def create_run(app: App, site_id: int) -> int:
         return run.id
 
 
-def _run(session, run_id: int) -> CrawlRun:  # type: ignore[no-untyped-def]
+def _run(session: Session, run_id: int) -> CrawlRun:
     run = session.get(CrawlRun, run_id)
     if run is None:
         raise NotFound(f"no crawl run with id {run_id}")

@@ -32,6 +32,9 @@ class WatchlistSpider(Spider):
 
     site: SiteView
     run_id: int
+    allowed_domains: list[str]
+    download_slot: str | None
+    links: LinkExtractor
 
     def __init__(self, site: str | None = None, run_id: str | int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -108,9 +111,8 @@ class WatchlistSpider(Spider):
         """
         return int(response.meta.get("depth", 0)) < self.site.max_depth
 
-    def _page_request(self, url: str, depth: int | None = None) -> Request:
-        meta = {} if depth is None else {"depth": depth}
-        return Request(url, callback=self.parse_page, errback=self.page_failed, meta=meta)
+    def _page_request(self, url: str) -> Request:
+        return Request(url, callback=self.parse_page, errback=self.page_failed)
 
     # -- pages ------------------------------------------------------------------------
     def parse_page(self, response: Response) -> Iterator[Any]:
