@@ -12,12 +12,13 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.table import Table
 
 from monitor import cases, hashes, sites
 from monitor.app import bootstrap
 from monitor.config import Config
 from monitor.db import Database, upgrade
-from monitor.hits import list_hits
+from monitor.hits import HitView, list_hits
 from monitor.progress import crawl_with_progress
 from monitor.samplesite import SiteServer, build_sample_site
 
@@ -34,7 +35,7 @@ def demo_config() -> Config:
 
 
 def run_demo() -> int:
-    out = Console(highlight=False)
+    out = Console(highlight=False, width=max(Console().width, 150))
     started = time.monotonic()
     config = demo_config()
     out.print(
@@ -79,7 +80,9 @@ def run_demo() -> int:
             )
             out.print(f"  site {site_id}")
             step(out, "monitor crawl sample-site")
-            run = crawl_with_progress(app, "sample-site")
+            # The sample site is full of broken files on purpose: the run counts them by
+            # kind (below), so the crawler's own log is kept out of the way.
+            run = crawl_with_progress(app, "sample-site", quiet_level="CRITICAL")
         s = run.stats
         out.print(
             f"  run {run.id}: {run.status} ({run.finish_reason}) — pages {s.pages}, "
@@ -87,11 +90,9 @@ def run_demo() -> int:
             f"({', '.join(f'{k} {v}' for k, v in sorted(s.errors.items())) or 'none'})"
         )
 
-        step(out, f"monitor hits list --case {case_id}")
+        step(out, f"monitor hits list --case {case_id}   (shown here one row per image and page)")
         views = list_hits(app, case_id=case_id)
-        from monitor.cli import print_hits
-
-        print_hits(views)
+        out.print(hits_by_sighting(views, origin=server.main_url))
         images = {v.image_url for v in views}
         out.print(
             f"\n{len(views)} hits: {len(images)} distinct image URLs on "
@@ -103,6 +104,26 @@ def run_demo() -> int:
         return 0 if run.status == "completed" and views else 1
     finally:
         app.close()
+
+
+def hits_by_sighting(views: list[HitView], origin: str) -> Table:
+    """A compact table: one row per (page, image), the distances of each algorithm side by side."""
+    rows: dict[tuple[str, str], dict[str, object]] = {}
+    for v in views:
+        row = rows.setdefault((v.page_url, v.image_url), {"label": v.label, "ids": []})
+        row[v.algorithm] = v.distance
+        row["ids"].append(v.id)  # type: ignore[union-attr]
+    table = Table("page", "image", "matches", "pdq", "phash", "hit ids")
+    for (page, image), row in sorted(rows.items()):
+        table.add_row(
+            page.removeprefix(origin),
+            image.removeprefix(origin),
+            str(row["label"] or ""),
+            str(row.get("pdq", "–")),
+            str(row.get("phash", "–")),
+            ",".join(map(str, row["ids"])),  # type: ignore[call-overload]
+        )
+    return table
 
 
 def step(out: Console, command: str) -> None:

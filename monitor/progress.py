@@ -10,7 +10,9 @@ from monitor.crawls import run_crawl
 from monitor.runs import RunView
 
 
-def crawl_with_progress(app: App, site_ref: str, *, verbose: bool = False) -> RunView:
+def crawl_with_progress(
+    app: App, site_ref: str, *, verbose: bool = False, quiet_level: str = "WARNING"
+) -> RunView:
     console = Console(stderr=True)
     with Progress(
         SpinnerColumn(),
@@ -34,5 +36,5 @@ def crawl_with_progress(app: App, site_ref: str, *, verbose: bool = False) -> Ru
             )
 
         return run_crawl(
-            app, site_ref, log_level="INFO" if verbose else "WARNING", on_progress=show
+            app, site_ref, log_level="INFO" if verbose else quiet_level, on_progress=show
         )

@@ -112,3 +112,22 @@ def test_recrawl_never_duplicates_a_hit(env: Env) -> None:
             session.flush()
         session.rollback()
         assert session.scalar(select(Sighting.id).where(Sighting.page_url == "http://x.test/q"))
+
+
+def test_reading_cases_and_hits_is_audited(env: Env) -> None:
+    from monitor.cases import get_case
+    from monitor.db.models import AuditEvent
+    from monitor.hits import list_hits
+
+    case_id = add_case(env.app, "Audited")
+    get_case(env.app, case_id)
+    views = list_hits(env.app, case_id=case_id)
+    with env.app.db.session() as session:
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+        actions = [(e.actor, e.action, e.object_id) for e in events]
+        assert actions == [
+            ("pytest", "case.create", str(case_id)),
+            ("pytest", "case.view", str(case_id)),
+            ("pytest", "hits.list", None),
+        ]
+        assert events[-1].detail == {"case_id": case_id, "hit_ids": [v.id for v in views]}
