@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
+import pytest
+
+from monitor import matching
 from monitor.hashing import HashValue
 from monitor.hashing.base import hamming_hex
-from monitor.matching import MatchIndex, Reference
+from monitor.matching import Match, MatchIndex, Reference, index_from_rows
+
+BITS = {"pdq": 256, "phash": 64}
 
 
 def random_hex(rng: random.Random, bits: int) -> str:
@@ -19,6 +25,76 @@ def flip_bits(value: str, count: int, rng: random.Random) -> str:
     for position in rng.sample(range(bits), count):
         number ^= 1 << position
     return f"{number:0{len(value)}x}"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def uniform_set(rng: np.random.Generator, count: int, bits: int) -> np.ndarray:
+    return rng.integers(0, 256, (count, bits // 8), dtype=np.uint8)
+
+
+def clustered_set(rng: np.random.Generator, count: int, bits: int, max_flips: int) -> np.ndarray:
+    """count // 10 random centres, each with 10 variants differing in at most max_flips bits."""
+    centres = uniform_set(rng, -(-count // 10), bits)
+    values = np.repeat(centres, 10, axis=0)[:count].copy()
+    for i in range(count):
+        for position in rng.choice(bits, int(rng.integers(0, max_flips + 1)), replace=False):
+            values[i, position // 8] ^= np.uint8(1 << (position % 8))
+    values[rng.integers(0, count, 20)] = values[rng.integers(0, count, 20)]  # exact duplicates
+    return values
+
+
+def near(rng: np.random.Generator, value: np.ndarray, distance: int) -> np.ndarray:
+    """A copy of value at exactly ``distance`` bits."""
+    out = value.copy()
+    for position in rng.choice(len(value) * 8, distance, replace=False):
+        out[position // 8] ^= np.uint8(1 << (position % 8))
+    return out
+
+
+def expected(
+    values: np.ndarray, entries: list[int], cases: list[int], algorithm: str, query: str, r: int
+) -> list[Match]:
+    """Brute force, independent of the index's code: unpacked bits, in insertion order."""
+    q = np.frombuffer(bytes.fromhex(query), dtype=np.uint8)
+    distances = np.unpackbits(values ^ q, axis=1).sum(axis=1)
+    return [
+        Match(entries[i], cases[i], algorithm, int(distances[i]))
+        for i in np.flatnonzero(distances <= r)
+    ]
+
+
+def build(
+    algorithm: str, values: np.ndarray, threshold: int, start: int = 0
+) -> tuple[MatchIndex, list[int], list[int]]:
+    entries = list(range(start, start + len(values)))
+    cases = [e % 97 for e in entries]
+    rows = [
+        (e, c, algorithm, v.tobytes().hex()) for e, c, v in zip(entries, cases, values, strict=True)
+    ]
+    index = MatchIndex.from_rows({"pdq": 31, "phash": 10, algorithm: threshold}, rows)
+    return index, entries, cases
+
+
+def queries_for(rng: np.random.Generator, values: np.ndarray, r: int, count: int) -> list[str]:
+    """Near-duplicates at 0, r, r + 1 and random distances up to r + 2, and random hashes."""
+    bits = values.shape[1] * 8
+    picks = rng.integers(0, len(values), count)
+    distances = [0, max(r, 0), min(r + 1, bits)] + list(rng.integers(0, min(r + 3, bits), count))
+    out = [
+        near(rng, values[i], int(d)).tobytes().hex()
+        for i, d in zip(picks, distances[:count], strict=True)
+    ]
+    out += [uniform_set(rng, 1, bits)[0].tobytes().hex() for _ in range(count // 2)]
+    return out
+
+
+def indexed_rows(index: MatchIndex, algorithm: str) -> int:
+    return index.describe()[algorithm]["indexed"]
+
+
+# ------------------------------------------------------------------- the original tests
 
 
 def test_index_agrees_with_brute_force() -> None:
@@ -64,3 +140,156 @@ def test_references_added_later_are_matched() -> None:
     assert [(m.entry_id, m.case_id) for m in index.match([HashValue("pdq", value, 100)])] == [
         (9, 3)
     ]
+
+
+# ------------------------------------------------------------- the multi-index, at scale
+
+SIZE = 12_000  # past TAIL_ROWS: the tables are built
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "thresholds", "max_flips"),
+    [
+        ("pdq", [0, 5, 31, 48, 90], 20),  # 90: past the index's range, answered by a scan
+        ("phash", [0, 4, 10, 20], 5),
+    ],
+)
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+def test_multi_index_agrees_with_brute_force(
+    algorithm: str, thresholds: list[int], max_flips: int, kind: str
+) -> None:
+    rng = np.random.default_rng(11)
+    bits = BITS[algorithm]
+    if kind == "uniform":
+        values = uniform_set(rng, SIZE, bits)
+    else:
+        values = clustered_set(rng, SIZE, bits, max_flips)
+    for r in thresholds:
+        index, entries, cases = build(algorithm, values, r)
+        assert indexed_rows(index, algorithm) == SIZE  # the tables, not only a scan
+        for query in queries_for(rng, values, r, 12):
+            hashes = [HashValue(algorithm, query, 100)]
+            want = expected(values, entries, cases, algorithm, query, r)
+            assert index.match(hashes) == want, (r, query)
+            assert index.brute_force(hashes) == want
+
+
+def test_the_index_prunes_and_falls_back_to_a_scan_past_its_range() -> None:
+    """At the default thresholds a query looks at a small part of the references;
+    at a threshold where that would cost more than a scan, it scans."""
+    rng = np.random.default_rng(3)
+    for algorithm, r in (("pdq", 31), ("phash", 10)):
+        index, _, _ = build(algorithm, uniform_set(rng, 50_000, BITS[algorithm]), r)
+        tables = index._indexes[algorithm]._state.tables
+        assert tables is not None and len(tables.spans) > 1
+        plan = tables.plan(r, BITS[algorithm] // 64)
+        assert plan is not None
+        query = uniform_set(rng, 1, BITS[algorithm])[0].tobytes()
+        candidates = tables.candidates(plan, int.from_bytes(query, "big"))
+        assert len(candidates) < 50_000 / 10
+        assert tables.plan(BITS[algorithm] // 2, BITS[algorithm] // 64) is None
+
+
+def test_largest_distances_are_exact() -> None:
+    """Distance 256 (every bit differs) is reported as 256, never wrapped to 0."""
+    rng = np.random.default_rng(5)
+    values = uniform_set(rng, 5000, 256)
+    complement = (~values[7]).tobytes().hex()
+    for r in (255, 256):
+        index, entries, cases = build("pdq", values, r)
+        got = index.match([HashValue("pdq", complement, 100)])
+        assert got == expected(values, entries, cases, "pdq", complement, r)
+        assert (Match(7, 7, "pdq", 256) in got) == (r == 256)
+
+
+@pytest.mark.parametrize("tail_rows", [matching.TAIL_ROWS, 40])
+def test_added_after_build_matched_by_the_next_query(
+    monkeypatch: pytest.MonkeyPatch, tail_rows: int
+) -> None:
+    """A reference added to a built index is matched at once; adding more folds the
+    tail into the tables (tail_rows=40) and later rebuilds them, answers unchanged."""
+    monkeypatch.setattr(matching, "TAIL_ROWS", tail_rows)
+    rng = np.random.default_rng(9)
+    values = uniform_set(rng, 6000, 256)
+    index, entries, cases = build("pdq", values[:3000], 31)
+    assert indexed_rows(index, "pdq") == 3000
+    for count in (1, 1, 5, 41, 100, 900, 1952):
+        start = len(entries)
+        new = values[start : start + count]
+        query = near(rng, new[-1], 31).tobytes().hex()
+        assert not any(m.entry_id >= start for m in index.match([HashValue("pdq", query, 100)]))
+        index.add(Reference(start + i, 500, "pdq", v.tobytes().hex()) for i, v in enumerate(new))
+        entries += range(start, start + count)
+        cases += [500] * count
+        assert len(index) == len(entries)
+        got = index.match([HashValue("pdq", query, 100)])
+        assert Match(start + count - 1, 500, "pdq", 31) in got
+        for q in [query, *queries_for(rng, values[: len(entries)], 31, 4)]:
+            want = expected(values[: len(entries)], entries, cases, "pdq", q, 31)
+            assert index.match([HashValue("pdq", q, 100)]) == want
+    state = index._indexes["pdq"]._state
+    assert state.tables is not None
+    if tail_rows == 40:  # folded into the tables: at most one tail's worth left to scan
+        assert state.rows - state.tables.rows <= 40
+    assert state.tables.rows > 3000  # rebuilt or extended
+
+
+@pytest.mark.parametrize(("bits", "m"), [(256, 13), (256, 16), (64, 3), (64, 4)])
+def test_folding_rows_into_the_tables_equals_building_them_anew(bits: int, m: int) -> None:
+    rng = np.random.default_rng(8)
+    values = clustered_set(rng, 5000, bits, 4)  # shared substrings: crowded buckets
+    codes = matching.pack_hashes([v.tobytes().hex() for v in values], bits)
+    spans = matching._partition(bits, m)
+    tables = matching._Tables.build(codes, 3000, bits, spans)
+    for rows in (3001, 3100, 5000):
+        tables = tables.extended(codes, rows)
+        fresh = matching._Tables.build(codes, rows, bits, spans)
+        assert np.array_equal(tables.offsets, fresh.offsets)
+        assert np.array_equal(tables.ids, fresh.ids)
+
+
+def test_removed_entries_are_no_longer_matched() -> None:
+    rng = np.random.default_rng(4)
+    values = uniform_set(rng, 4000, 64)
+    index, entries, cases = build("phash", values, 10)
+    query = values[10].tobytes().hex()
+    assert [m.entry_id for m in index.match([HashValue("phash", query)])] == [10]
+    assert index.remove([10, 11, 10**9]) == 2
+    assert len(index) == 3998
+    assert not index.match([HashValue("phash", query)])
+    assert [m.entry_id for m in index.match([HashValue("phash", values[12].tobytes().hex())])] == [
+        12
+    ]
+
+
+def test_empty_index() -> None:
+    for index in (MatchIndex({"pdq": 31, "phash": 10}), index_from_rows([])):
+        assert len(index) == 0
+        assert index.nbytes == 0
+        rng = random.Random(0)
+        hashes = [HashValue("pdq", random_hex(rng, 256), 100), HashValue("phash", "0" * 16)]
+        assert index.match(hashes) == []
+        assert index.remove([1]) == 0
+
+
+def test_rows_loader_matches_references_and_rejects_bad_rows() -> None:
+    rng = random.Random(6)
+    refs = [
+        Reference(i, i % 3, "pdq" if i % 2 else "phash", random_hex(rng, 256 if i % 2 else 64))
+        for i in range(3000)
+    ]
+    refs.append(Reference(3000, 9, "pdq", refs[1].value.upper()))  # same hash, other case
+    by_refs = MatchIndex({"pdq": 31, "phash": 10})
+    by_refs.add(refs)
+    by_rows = index_from_rows([(r.entry_id, r.case_id, r.algorithm, r.value) for r in refs])
+    assert len(by_refs) == len(by_rows) == 3001
+    hashes = [HashValue(r.algorithm, flip_bits(r.value.lower(), 3, rng), 100) for r in refs[:40]]
+    assert by_rows.match(hashes) == by_refs.match(hashes) == by_refs.brute_force(hashes)
+    assert {m.case_id for m in by_rows.match([HashValue("pdq", refs[1].value, 100)])} == {1, 9}
+
+    for bad in ("zz" * 32, "ab" * 31, "ab" * 33, "ab " * 21 + "a"):
+        with pytest.raises(ValueError, match="not a 256-bit hex hash"):
+            by_rows.add_rows([(1, 1, "pdq", "00" * 32), (2, 1, "pdq", bad)])
+    with pytest.raises(KeyError):
+        by_rows.add([Reference(5000, 1, "nohash", "00")])
+    assert len(by_rows) == 3001  # nothing half-added
