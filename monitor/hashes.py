@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from monitor import audit
@@ -17,7 +17,14 @@ from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import HashEntry
 from monitor.errors import InvalidInput
-from monitor.hashing import ALGORITHMS, HashValue, ImageRejected, hash_image_bytes
+from monitor.hashing import (
+    ALGORITHMS,
+    FOREIGN_RULES,
+    HashValue,
+    ImageRejected,
+    current_versions,
+    hash_image_bytes,
+)
 from monitor.hashing.registry import bit_lengths
 from monitor.hashlists import HashListError, ParsedHash, export_json, parse_hash_list
 
@@ -27,6 +34,9 @@ class NewHash:
     algorithm: str
     value: str
     label: str | None
+    #: The hashing rules that made it: None for the current version of the algorithm
+    #: (hashes computed here), FOREIGN_RULES (0) for lists that do not say.
+    rules_version: int | None = None
 
 
 @dataclass
@@ -113,22 +123,41 @@ def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
 
 
 def _new(parsed: ParsedHash) -> NewHash:
-    return NewHash(parsed.algorithm, parsed.value, parsed.label)
+    # Our JSON exports say which rules made each hash; other lists (StopNCII,
+    # ThreatExchange, CSV, text) were made elsewhere and are matched against any version.
+    version = FOREIGN_RULES if parsed.rules_version is None else parsed.rules_version
+    return NewHash(parsed.algorithm, parsed.value, parsed.label, version)
 
 
 def store_hashes(
     app: App, case_id: int, hashes: Iterable[NewHash], *, source: str
 ) -> tuple[int, int]:
-    """Add hashes to a case in one transaction, skipping ones it already has."""
+    """Add hashes to a case in one transaction, skipping ones it already has.
+
+    Each is stored with the version of the hashing rules that made it. A hash the
+    case already has, made again by the current rules, is counted as a duplicate and
+    its entry moves to the current rules (it is what they make too).
+    """
+    current = current_versions()
     with app.db.session() as session:
         require_case(session, case_id)
         seen = _existing(session, case_id)
         added = duplicates = 0
         for h in hashes:
-            if (h.algorithm, h.value) in seen:
+            version = current[h.algorithm] if h.rules_version is None else h.rules_version
+            key = (h.algorithm, h.value)
+            if key in seen:
                 duplicates += 1
+                entry_id, stored = seen[key]
+                if version == current[h.algorithm] and stored != version and entry_id:
+                    session.execute(
+                        update(HashEntry)
+                        .where(HashEntry.id == entry_id)
+                        .values(rules_version=version)
+                    )
+                    seen[key] = (entry_id, version)
                 continue
-            seen.add((h.algorithm, h.value))
+            seen[key] = (0, version)
             session.add(
                 HashEntry(
                     case_id=case_id,
@@ -136,6 +165,7 @@ def store_hashes(
                     value=h.value,
                     label_enc=app.cipher.encrypt_optional(h.label),
                     source=source,
+                    rules_version=version,
                 )
             )
             added += 1
@@ -152,11 +182,14 @@ def store_hashes(
         return added, duplicates
 
 
-def _existing(session: Session, case_id: int) -> set[tuple[str, str]]:
+def _existing(session: Session, case_id: int) -> dict[tuple[str, str], tuple[int, int]]:
+    """(algorithm, value) -> (entry id, rules version) of the case's hash entries."""
     rows = session.execute(
-        select(HashEntry.algorithm, HashEntry.value).where(HashEntry.case_id == case_id)
+        select(HashEntry.algorithm, HashEntry.value, HashEntry.id, HashEntry.rules_version).where(
+            HashEntry.case_id == case_id
+        )
     )
-    return {(algorithm, value) for algorithm, value in rows}
+    return {(algorithm, value): (entry_id, version) for algorithm, value, entry_id, version in rows}
 
 
 def export_hash_list(app: App, case_id: int) -> str:
@@ -167,7 +200,8 @@ def export_hash_list(app: App, case_id: int) -> str:
         ).all()
         audit.record(session, app.actor, "hashes.export", "case", case_id, count=len(entries))
         return export_json(
-            (e.algorithm, e.value, app.cipher.decrypt_optional(e.label_enc)) for e in entries
+            (e.algorithm, e.value, app.cipher.decrypt_optional(e.label_enc), e.rules_version)
+            for e in entries
         )
 
 

@@ -9,7 +9,9 @@ half-understood list.
 Accepted formats, detected from the content (never from the file name):
 
 1. JSON: the object ``export_json`` writes, or a bare list of
-   ``{"algorithm", "hash", "label"?, "quality"?}`` objects.
+   ``{"algorithm", "hash", "label"?, "quality"?, "rules_version"?}`` objects
+   (``rules_version``: the version of ncii-monitor's hashing rules that made the
+   hash, written by ``export_json`` when it is known).
 2. CSV with a header row naming ``algorithm`` and ``hash`` (and optionally
    ``label``) in any order and any case; other columns are ignored.
 3. ``ALGORITHM HEX [label words...]`` lines separated by whitespace.
@@ -56,6 +58,8 @@ MAX_LABEL_CHARS = 200
 BARE_ALGORITHM = "pdq"
 #: PDQ's own quality scale.
 MAX_QUALITY = 100
+#: Hashing rules versions are small counters; a larger one is a corrupt file.
+MAX_RULES = 1000
 
 # Spelled out because int(x, 16) also accepts "_" and non-ASCII digits such as "٣".
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
@@ -93,6 +97,7 @@ class ParsedHash:
     label: str | None
     line: int  # 1-based line in the file (JSON: 1-based index of the entry)
     quality: int | None = None  # PDQ quality (0-100) where the file gave one
+    rules_version: int | None = None  # ncii-monitor's hashing rules version, where given
 
 
 class _Invalid(Exception):
@@ -290,6 +295,7 @@ def _json_entry(index: int, entry: Any, known: Mapping[str, int]) -> ParsedHash:
     hash_raw = entry.get("hash")
     label_raw = entry.get("label")
     quality_raw = entry.get("quality")
+    rules_raw = entry.get("rules_version")
     if not isinstance(algorithm_raw, str):
         raise _Invalid("'algorithm' must be a string")
     if not isinstance(hash_raw, str):
@@ -300,9 +306,16 @@ def _json_entry(index: int, entry: Any, known: Mapping[str, int]) -> ParsedHash:
         type(quality_raw) is not int or not 0 <= quality_raw <= MAX_QUALITY
     ):
         raise _Invalid(f"'quality' must be a whole number from 0 to {MAX_QUALITY} or null")
+    if rules_raw is not None and (type(rules_raw) is not int or not 0 <= rules_raw <= MAX_RULES):
+        raise _Invalid(f"'rules_version' must be a whole number from 0 to {MAX_RULES} or null")
     algorithm = _algorithm(algorithm_raw, known)
     return ParsedHash(
-        algorithm, _hash(algorithm, hash_raw, known), _label(label_raw), index, quality_raw
+        algorithm,
+        _hash(algorithm, hash_raw, known),
+        _label(label_raw),
+        index,
+        quality_raw,
+        rules_raw,
     )
 
 
@@ -455,9 +468,14 @@ def _csv_row(
 
 
 def export_json(
-    entries: Iterable[tuple[str, str, str | None]], *, now: datetime | None = None
+    entries: Iterable[tuple[str, str, str | None] | tuple[str, str, str | None, int | None]],
+    *,
+    now: datetime | None = None,
 ) -> str:
-    """Write ``(algorithm, hex, label)`` entries as an ncii-monitor JSON hash list.
+    """Write ``(algorithm, hex, label[, rules_version])`` entries as an ncii-monitor JSON hash list.
+
+    ``rules_version`` (the version of the hashing rules that made the hash) is
+    written as the entry's ``"rules_version"`` when given and not None.
 
     Only hashes and their labels are written: no case reference, names or
     contact details, so a hash list can be shared without identifying anyone.
@@ -481,8 +499,8 @@ def export_json(
 
 
 def _export_entry(
-    index: int, algorithm: str, value: str, label: str | None
-) -> dict[str, str | None]:
+    index: int, algorithm: str, value: str, label: str | None, rules_version: int | None = None
+) -> dict[str, str | int | None]:
     try:
         name = algorithm.strip().lower()
         if not name or any(char.isspace() for char in name):
@@ -490,6 +508,17 @@ def _export_entry(
         if not _is_hex(value):
             raise _Invalid(f"hash is not hex: {_show(value)}")
         clean_label = _label(label)
+        if rules_version is not None and (
+            type(rules_version) is not int or not 0 <= rules_version <= MAX_RULES
+        ):
+            raise _Invalid(f"bad rules_version {rules_version!r}")
     except _Invalid as exc:
         raise ValueError(f"entry {index}: {exc}") from None
-    return {"algorithm": name, "hash": value.lower(), "label": clean_label}
+    entry: dict[str, str | int | None] = {
+        "algorithm": name,
+        "hash": value.lower(),
+        "label": clean_label,
+    }
+    if rules_version is not None:
+        entry["rules_version"] = rules_version
+    return entry

@@ -7,6 +7,7 @@ a hit is durable as soon as its page is recorded.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,8 +19,16 @@ from sqlalchemy.orm import Session
 
 from monitor.app import App
 from monitor.db.models import Case, HashEntry, Hit, Image, ImageHash, Sighting, utcnow
-from monitor.hashing import HashValue, ImageHashes
+from monitor.hashing import (
+    DEFAULT_ALGORITHMS,
+    FOREIGN_RULES,
+    HashValue,
+    ImageHashes,
+    current_versions,
+)
 from monitor.matching import Match, Reference
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,14 +45,39 @@ class Observation:
 
 
 def load_references(app: App) -> list[Reference]:
-    """Every hash entry of every open case."""
+    """Every hash entry of every open case that the current hashing rules can match.
+
+    That is, made by the current version of its algorithm's rules, or computed
+    elsewhere (``FOREIGN_RULES``: an imported list that does not say). Entries made by
+    older rules are left out, and counted in the log: add their images again.
+    """
+    current = current_versions()
+    references: list[Reference] = []
+    older = 0
     with app.db.session() as session:
         rows = session.execute(
-            select(HashEntry.id, HashEntry.case_id, HashEntry.algorithm, HashEntry.value)
+            select(
+                HashEntry.id,
+                HashEntry.case_id,
+                HashEntry.algorithm,
+                HashEntry.value,
+                HashEntry.rules_version,
+            )
             .join(Case, Case.id == HashEntry.case_id)
             .where(Case.status == "open")
         )
-        return [Reference(*row) for row in rows]
+        for entry_id, case_id, algorithm, value, version in rows:
+            if version == FOREIGN_RULES or version == current.get(algorithm):
+                references.append(Reference(entry_id, case_id, algorithm, value))
+            else:
+                older += 1
+    if older:
+        logger.warning(
+            "%d reference hashes were made by older hashing rules and are not matched;"
+            " add their images again (monitor hashes add) to match them",
+            older,
+        )
+    return references
 
 
 def known_image(app: App, sha256: str) -> ImageHashes | None:
@@ -52,7 +86,14 @@ def known_image(app: App, sha256: str) -> ImageHashes | None:
         image = session.scalar(select(Image).where(Image.sha256 == sha256))
         if image is None:
             return None
-        rows = session.scalars(select(ImageHash).where(ImageHash.image_id == image.id)).all()
+        current = current_versions()
+        rows = [
+            r
+            for r in session.scalars(select(ImageHash).where(ImageHash.image_id == image.id))
+            if r.rules_version == current.get(r.algorithm)
+        ]
+        if not set(DEFAULT_ALGORITHMS) <= {r.algorithm for r in rows}:
+            return None  # hashed by older rules (or not by every algorithm): hash it again
         return ImageHashes(
             sha256=image.sha256,
             size=image.size,
@@ -109,16 +150,26 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
     )
     image_id = session.scalar(select(Image.id).where(Image.sha256 == hashes.sha256))
     assert image_id is not None
+    current = current_versions()
     for value in hashes.hashes:
+        statement = insert(ImageHash).values(
+            image_id=image_id,
+            algorithm=value.algorithm,
+            value=value.value,
+            quality=value.quality,
+            rules_version=current[value.algorithm],
+        )
+        # A hash made by older rules is replaced by the one made now.
         session.execute(
-            insert(ImageHash)
-            .values(
-                image_id=image_id,
-                algorithm=value.algorithm,
-                value=value.value,
-                quality=value.quality,
+            statement.on_conflict_do_update(
+                index_elements=["image_id", "algorithm"],
+                set_={
+                    "value": statement.excluded.value,
+                    "quality": statement.excluded.quality,
+                    "rules_version": statement.excluded.rules_version,
+                },
+                where=ImageHash.rules_version != statement.excluded.rules_version,
             )
-            .on_conflict_do_nothing(index_elements=["image_id", "algorithm"])
         )
     return image_id
 

@@ -78,6 +78,9 @@ class HashEntry(Base):
     value: Mapped[str] = mapped_column(String(128))
     label_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     source: Mapped[str] = mapped_column(String(32))  # file | import
+    #: The hashing rules that made it (``HashAlgorithm.version``); 0: computed elsewhere
+    #: (an imported list that does not say), matched against every version.
+    rules_version: Mapped[int] = mapped_column(Integer, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -140,6 +143,8 @@ class ImageHash(Base):
     algorithm: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(String(128))
     quality: Mapped[int | None] = mapped_column(Integer)
+    #: The hashing rules that made it: hashes of older rules are recomputed, not reused.
+    rules_version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class Sighting(Base):

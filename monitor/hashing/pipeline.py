@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from monitor.hashing.base import HashAlgorithm, HashValue
 from monitor.hashing.decode import decode_image
-from monitor.hashing.registry import ALGORITHMS
+from monitor.hashing.registry import default_algorithms
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,18 @@ def hash_image_bytes(
     algorithms: Iterable[HashAlgorithm] | None = None,
     sha256: str | None = None,
 ) -> ImageHashes:
-    """Decode and hash ``data``; raises ``ImageRejected`` for bytes that are no usable image."""
+    """Decode and hash ``data`` (by default with ``DEFAULT_ALGORITHMS``).
+
+    Raises ``ImageRejected`` for bytes that are no usable image. The image is
+    decoded once; every algorithm hashes the same ``HashInput``.
+    """
     decoded = decode_image(data, max_pixels=max_pixels)
-    selected = list(ALGORITHMS.values()) if algorithms is None else list(algorithms)
+    selected = default_algorithms() if algorithms is None else list(algorithms)
     return ImageHashes(
         sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size=len(data),
         width=decoded.width,
         height=decoded.height,
         format=decoded.format,
-        hashes=tuple(algorithm.compute(decoded.image) for algorithm in selected),
+        hashes=tuple(algorithm.compute(decoded.input) for algorithm in selected),
     )
