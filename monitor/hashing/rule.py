@@ -86,7 +86,7 @@ def query_hashes(image: Image.Image) -> list[QueryHash]:
         views.append(("trimmed", image.crop(box)))
     hashes: list[QueryHash] = []
     for name, view in views:
-        vectors, quality = pdqhash.compute_dihedral(np.asarray(view))
+        vectors, quality = pdqhash.compute_dihedral(np.asarray(view.convert("RGB")))
         for variant, vector in zip(DIHEDRAL_VIEWS, vectors, strict=True):
             value = np.packbits(vector.astype(np.uint8)).tobytes().hex()
             label = name if variant == "original" else f"{name}/{variant}"
