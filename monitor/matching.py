@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -635,15 +635,19 @@ class MatchIndex:
     def describe(self) -> dict[str, dict[str, Any]]:
         return {name: index.describe() for name, index in self._indexes.items()}
 
-    def match(self, hashes: Iterable[HashValue]) -> list[Match]:
-        """Every reference within its algorithm's threshold of one of ``hashes``."""
-        matches: list[Match] = []
+    def _lookups(self, hashes: Iterable[HashValue]) -> Iterator[tuple[HashValue, Any, int]]:
+        """(hash, its algorithm's index, threshold) for every hash that may be matched."""
         for value in hashes:
             algorithm = ALGORITHMS.get(value.algorithm)
             index = self._indexes.get(value.algorithm)
             if algorithm is None or index is None or not algorithm.usable(value):
                 continue
-            threshold = self.thresholds.get(value.algorithm, algorithm.default_threshold)
+            yield value, index, self.thresholds.get(value.algorithm, algorithm.default_threshold)
+
+    def match(self, hashes: Iterable[HashValue]) -> list[Match]:
+        """Every reference within its algorithm's threshold of one of ``hashes``."""
+        matches: list[Match] = []
+        for value, index, threshold in self._lookups(hashes):
             rows, distances, snapshot = index.query(value.value, threshold)
             if len(rows):
                 name = value.algorithm
@@ -661,12 +665,7 @@ class MatchIndex:
     def brute_force(self, hashes: Iterable[HashValue]) -> list[Match]:
         """What ``match`` returns, computed by scanning every reference (tests, benchmark)."""
         matches: list[Match] = []
-        for value in hashes:
-            algorithm = ALGORITHMS.get(value.algorithm)
-            index = self._indexes.get(value.algorithm)
-            if algorithm is None or index is None or not algorithm.usable(value):
-                continue
-            threshold = self.thresholds.get(value.algorithm, algorithm.default_threshold)
+        for value, index, threshold in self._lookups(hashes):
             if threshold < 0:
                 continue
             rows, distances = index.brute_force(value.value, threshold)
