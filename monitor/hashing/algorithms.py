@@ -161,3 +161,47 @@ def reference_implementations() -> dict[str, Callable[[Image.Image], str]]:
         "phash": lambda image: str(imagehash.phash(image)),
         "dhash": lambda image: str(imagehash.dhash(image)),
     }
+
+
+# --------------------------------------------------------------------------- PDQ's dihedral variants
+
+#: The eight dihedral variants in ``pdqhash.compute_dihedral``'s order, each as
+#: (transpose the coefficients, negate odd vertical frequencies, negate odd horizontal ones).
+#: Flipping the grid along an axis multiplies its DCT coefficient k along that axis by
+#: (-1)^k; transposing the grid transposes them.
+PDQ_DIHEDRAL = (
+    ("original", (False, False, False)),
+    ("rot90", (True, True, False)),
+    ("rot180", (False, True, True)),
+    ("rot270", (True, False, True)),
+    ("flip_v", (False, True, False)),
+    ("flip_h", (False, False, True)),
+    ("rot90_flip_v", (True, False, False)),
+    ("rot90_flip_h", (True, True, True)),
+)
+_ODD = np.where(np.arange(1, _DCT + 1) % 2 == 1, -1.0, 1.0).astype(np.float32)
+
+
+def pdq_dihedral_from_grid(grid: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """PDQ's bits (as ``pdq_from_grid``) of the eight dihedral transforms of the image, in
+    ``PDQ_DIHEDRAL`` order, from one DCT of its 64x64 downsample, and the quality (the
+    same for all eight). The first is ``pdq_from_grid(grid)``; the eight are
+    ``pdqhash.compute_dihedral``'s."""
+    grid = grid.astype(np.float32, copy=False)
+    _bits, quality = pdq_from_grid(grid)
+    coefficients = _PDQ_DCT @ grid @ _PDQ_DCT.T
+    variants = []
+    for _name, (transpose, vertical, horizontal) in PDQ_DIHEDRAL:
+        matrix = coefficients.T if transpose else coefficients
+        if vertical:
+            matrix = matrix * _ODD[:, None]
+        if horizontal:
+            matrix = matrix * _ODD[None, :]
+        flat = matrix.ravel()
+        variants.append(flat > np.partition(flat, 127)[127])
+    return variants, quality
+
+
+def pdq_hex(bits: np.ndarray) -> str:
+    """PDQ's hex form of 256 bits (bit 0 first), as ``PdqHash.compute`` writes it."""
+    return np.packbits(bits[::-1]).tobytes().hex()

@@ -1,97 +1,434 @@
-"""The decision rule: which hashes a query image is looked up with, and what counts as a hit.
+"""The decision rule: which hashes are stored for a reference image, which hashes a crawled
+image is looked up with, and which of the matches the index returns are hits.
 
-Status: measured by benchmarks/robustness.py, not yet used by the crawler (issue 3).
+Status: measured by benchmarks/robustness.py (``DecisionRule`` is its ``rule`` matcher).
 
-One global hash misses most republished copies: a mirrored, rotated or
-letterboxed copy hashes far from its original. The rule adds, on the query side
-only (so that imported hash lists, which carry one hash per image, benefit too):
+One global hash misses most republished copies: a mirrored, rotated, letterboxed or
+cropped copy, a meme, a screenshot or a collage hashes far from its original. The rule
+adds views on both sides:
 
-- the eight dihedral PDQ variants (flips and 90° rotations), from one pass;
-- the hashes of the image with uniform borders trimmed (padding, letterboxes).
+- reference side (``reference_views``, computed once when an image is enrolled): the
+  plain PDQ and pHash, and PDQ hashes of a few crops of the image and of the image turned
+  by a few degrees (``REFERENCE_CROPS``, ``REFERENCE_TURNS``), so that a cropped or
+  slightly rotated copy still lands near one of them. Imported hash lists only have the
+  plain hashes.
+- query side (``query_views``, for every crawled image, a few hundred microseconds): the
+  plain PDQ and pHash, PDQ's eight dihedral variants from one DCT (flips, quarter turns),
+  the image with uniform borders trimmed (padding, letterboxes), the large rectangles
+  that flat lines separate (``regions``: the photo of a meme or a screenshot, each tile of
+  a collage) and a photo turned and shown whole on a flat background, turned back.
 
-Every view is matched with the same per-algorithm thresholds. pHash is only
-computed for the upright views: its false-positive rate is higher than PDQ's,
-and multiplying its lookups would multiply its false hits.
+``decide`` keeps the matches that are hits (see its docstring): PDQ within its threshold,
+stricter when both sides are derived views; pHash only with the agreement of PDQ on the
+same reference image, or very close, and only between plain views.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
-import pdqhash
+import scipy.fftpack
+import scipy.sparse
 from PIL import Image
 
+from monitor.hashing import regions
+from monitor.hashing.algorithms import (
+    _PDQ_GRID,
+    PDQ_DIHEDRAL,
+    pdq_dihedral_from_grid,
+    pdq_from_grid,
+    pdq_hex,
+    pdq_matrix,
+)
 from monitor.hashing.base import HashValue
-from monitor.hashing.registry import default_algorithms
+from monitor.hashing.decode import DecodedImage, decode_image
+from monitor.hashing.registry import ALGORITHMS
+from monitor.hashing.resample import HashInput, pillow_matrix
 
-#: A border is uniform when its pixels vary less than this (grey levels, 0-255).
-BORDER_STD = 6.0
-#: Borders are only trimmed when they take at least this share of a side...
-MIN_BORDER = 0.04
-#: ...and leave at least this share of it.
-MIN_KEPT = 0.3
+#: Decoding limit for ``enrol``/``query`` (the benchmark's entry points).
+MAX_PIXELS = 200_000_000
+
+#: Distances at which the index is queried (every match ``decide`` can accept is within).
+PDQ_LOOKUP = 40
+PHASH_LOOKUP = 10
+
+#: PDQ distance accepted between two plain or dihedral/trimmed views.
+PDQ_PLAIN = 31
+#: PDQ distance accepted when one side is a derived view (a reference crop or turn, a
+#: query region): more views, more chances of a false match, so a little stricter.
+PDQ_DERIVED = 28
+#: pHash distance accepted (plain views only) when PDQ agrees within PDQ_CONFIRM on the
+#: same reference image...
+PHASH_CONFIRMED = 10
+PDQ_CONFIRM = 40
+#: ...and without PDQ's agreement (imported pHash-only lists, or PDQ unusable).
+PHASH_ALONE = 4
+
+#: Reference crops: (name, left, top, right, bottom) as shares of the image.
+REFERENCE_CROPS: tuple[tuple[str, float, float, float, float], ...] = (
+    ("crop:c80", 0.10, 0.10, 0.90, 0.90),
+    ("crop:tl80", 0.0, 0.0, 0.80, 0.80),
+    ("crop:tr80", 0.20, 0.0, 1.0, 0.80),
+    ("crop:bl80", 0.0, 0.20, 0.80, 1.0),
+    ("crop:br80", 0.20, 0.20, 1.0, 1.0),
+)
+#: Reference turns (degrees, counter-clockwise), each cropped to its largest upright box.
+REFERENCE_TURNS: tuple[float, ...] = (-5.5, 5.5)
+
+#: Views whose PDQ is compared at PDQ_PLAIN: the image itself, flipped or turned, trimmed.
+_PLAIN_PREFIXES = ("original", "trimmed")
+#: The only views whose pHash is matched (query side; the reference's is "original").
+_PHASH_VIEWS = ("original",)
 
 
 @dataclass(frozen=True)
 class QueryHash:
     value: HashValue
-    view: str  # "original", "trimmed", "flip_h", "rot90", ...
+    view: str  # "original", "flip_h", "rot90", "trimmed", "trimmed/flip_h", "region:1", ...
 
 
-DIHEDRAL_VIEWS = (
-    "original",
-    "rot90",
-    "rot180",
-    "rot270",
-    "flip_v",
-    "flip_h",
-    "rot90_flip_v",
-    "rot90_flip_h",
-)
+@dataclass(frozen=True)
+class ViewMatch:
+    entry_id: int  # the reference hash entry that matched
+    group: object  # the reference image the entry belongs to (None: the entry alone)
+    case_id: int
+    algorithm: str
+    distance: int
+    query_view: str
+    reference_view: str  # "original" for imported lists
 
 
-def trim_box(image: Image.Image) -> tuple[int, int, int, int] | None:
-    """The box inside uniform borders, or None if there are none worth trimming."""
-    grey = np.asarray(image.convert("L"), dtype=np.float32)
-    height, width = grey.shape
-    top = _uniform_run(grey)
-    bottom = _uniform_run(grey[::-1])
-    left = _uniform_run(grey.T)
-    right = _uniform_run(grey.T[::-1])
-    kept_h, kept_w = height - top - bottom, width - left - right
-    if kept_h < MIN_KEPT * height or kept_w < MIN_KEPT * width:
-        return None
-    if max(top, bottom) < MIN_BORDER * height and max(left, right) < MIN_BORDER * width:
-        return None
-    return left, top, width - right, height - bottom
+# --------------------------------------------------------------------------- hashing views
 
 
-def _uniform_run(rows: np.ndarray) -> int:
-    """How many leading rows are uniform and of the same colour as the first one."""
-    first = float(np.median(rows[0]))
-    count = 0
-    for row in rows:
-        if row.std() > BORDER_STD or abs(float(row.mean()) - first) > BORDER_STD:
-            break
-        count += 1
-    return count
+@lru_cache(maxsize=4096)
+def _grid_matrix(n: int) -> scipy.sparse.csr_matrix:
+    """(64 x n) float32: ``pdq_matrix(64, n)`` (PDQ's two box-filter passes and decimation),
+    sparse (a few taps per row: cheap to build for every region size, and to apply)."""
+    window = (n + 127) // 128
+    half = (window + 2) // 2
+    before, after = window - half, half - 1
+    index = np.arange(n)
+    low = np.maximum(0, index - before)
+    high = np.minimum(n - 1, index + after)
+    counts = high - low + 1
+    rows = np.repeat(index, counts)
+    starts = np.cumsum(counts) - counts
+    columns = np.repeat(low, counts) + np.arange(counts.sum()) - np.repeat(starts, counts)
+    values = np.repeat(1.0 / counts, counts)
+    box = scipy.sparse.csr_matrix((values, (rows, columns)), shape=(n, n))
+    kept = ((np.arange(64) + 0.5) * n / 64).astype(np.int64)
+    return scipy.sparse.csr_matrix((box[kept] @ box).astype(np.float32))
+
+
+def _box_grid(array: np.ndarray, box: regions.Box) -> np.ndarray:
+    """PDQ's 64x64 downsample of ``array[box]`` (its tent filter and decimation)."""
+    left, top, right, bottom = box
+    piece = array[top:bottom, left:right]
+    partial = _grid_matrix(piece.shape[0]) @ piece  # (64 x width)
+    return np.asarray(_grid_matrix(piece.shape[1]) @ partial.T).T
+
+
+def _box_phash(array: np.ndarray, box: regions.Box) -> HashValue:
+    """imagehash's pHash of ``array[box]`` (Lanczos to 32x32, DCT, 8x8 above the median)."""
+    left, top, right, bottom = box
+    piece = array[top:bottom, left:right].astype(np.float64)
+    rows = pillow_matrix("lanczos", 32, piece.shape[0])
+    columns = pillow_matrix("lanczos", 32, piece.shape[1])
+    pixels = np.clip(np.floor(rows @ piece @ columns.T + 0.5), 0, 255)
+    dct = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:8, :8]
+    return HashValue("phash", np.packbits((dct > np.median(dct)).ravel()).tobytes().hex())
+
+
+def _pdq(bits: np.ndarray, quality: int) -> HashValue:
+    return HashValue("pdq", pdq_hex(bits), quality)
+
+
+def _dihedral(grid: np.ndarray, prefix: str) -> list[QueryHash]:
+    variants, quality = pdq_dihedral_from_grid(grid)
+    hashes = []
+    for (name, _signs), bits in zip(PDQ_DIHEDRAL, variants, strict=True):
+        if name == "original":
+            view = prefix
+        else:
+            view = name if prefix == "original" else f"{prefix}/{name}"
+        hashes.append(QueryHash(_pdq(bits, quality), view))
+    return hashes
+
+
+def _work(image: HashInput) -> tuple[np.ndarray, int]:
+    """The small array regions are looked for in: the decoded pixels averaged by blocks to
+    128-255 px on the shorter side (``HashInput.coarse``, which pHash already needs), and
+    the block size. The views are hashed on the decoded pixels themselves (PDQ is
+    sensitive to resolution: hashing a 200 px version moves 15-30 bits)."""
+    return image.coarse
+
+
+def _scale(box: regions.Box, factor: int, shape: tuple[int, ...]) -> regions.Box:
+    height, width = shape
+    left, top, right, bottom = box
+    return (
+        left * factor,
+        top * factor,
+        min(width, right * factor),
+        min(height, bottom * factor),
+    )
+
+
+def _inscribed(width: int, height: int, angle: float) -> tuple[int, int]:
+    """Largest axis-aligned rectangle inside a width x height one turned by ``angle`` (rad)."""
+    long_side, short_side = max(width, height), min(width, height)
+    sin, cos = abs(np.sin(angle)), abs(np.cos(angle))
+    if short_side <= 2 * sin * cos * long_side:
+        x = 0.5 * short_side
+        w, h = (x / sin, x / cos) if width >= height else (x / cos, x / sin)
+    else:
+        cos2 = cos * cos - sin * sin
+        w, h = (width * cos - height * sin) / cos2, (height * cos - width * sin) / cos2
+    return int(w), int(h)
+
+
+def _turn(array: np.ndarray, angle: float, expand: bool = False) -> np.ndarray:
+    image = Image.fromarray(array.astype(np.float32), mode="F")
+    return np.asarray(image.rotate(angle, Image.Resampling.BILINEAR, expand=expand))
+
+
+def _scaled_box(box: tuple[float, float, float, float], width: int, height: int) -> regions.Box:
+    left, top, right, bottom = box
+    return (
+        round(left * width),
+        round(top * height),
+        round(right * width),
+        round(bottom * height),
+    )
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+class DecisionRule:
+    """The project's decision rule (see the module docstring)."""
+
+    name = "rule"
+
+    def __init__(self) -> None:
+        self.thresholds: dict[str, int] = {"pdq": PDQ_LOOKUP, "phash": PHASH_LOOKUP}
+        self._pdq = ALGORITHMS["pdq"]
+        self._phash = ALGORITHMS["phash"]
+
+    # ------------------------------------------------------------------ views
+
+    def _plain(self, image: HashInput) -> tuple[np.ndarray, list[QueryHash]]:
+        grid = image.project(_PDQ_GRID, _PDQ_GRID)
+        bits, quality = pdq_from_grid(grid)
+        return grid, [
+            QueryHash(_pdq(bits, quality), "original"),
+            QueryHash(self._phash.compute(image), "original"),
+        ]
+
+    def reference_views(self, decoded: DecodedImage) -> list[QueryHash]:
+        """Every hash to store for an enrolled reference image: the plain PDQ and pHash
+        (view "original") first, then PDQ of a few crops and turns of the image."""
+        image = decoded.input
+        _grid, hashes = self._plain(image)
+        work = image.array
+        height, width = work.shape
+        for name, *share in REFERENCE_CROPS:
+            box = _scaled_box(tuple(share), width, height)  # type: ignore[arg-type]
+            bits, quality = pdq_from_grid(_box_grid(work, box))
+            hashes.append(QueryHash(_pdq(bits, quality), name))
+        for angle in REFERENCE_TURNS:
+            turned = _turn(work, angle)
+            w, h = _inscribed(width, height, np.radians(abs(angle)))
+            left, top = (width - w) // 2, (height - h) // 2
+            bits, quality = pdq_from_grid(_box_grid(turned, (left, top, left + w, top + h)))
+            hashes.append(QueryHash(_pdq(bits, quality), f"turn:{angle:+g}"))
+        return [h for h in hashes if self._usable(h.value)]
+
+    def query_views(self, decoded: DecodedImage) -> list[QueryHash]:
+        """Every hash to look up for a crawled image: the plain PDQ and pHash (view
+        "original") first, PDQ's other dihedral variants, then the trimmed image (PDQ's
+        eight variants and pHash), the regions and a turned-back photo (PDQ)."""
+        image = decoded.input
+        grid, hashes = self._plain(image)
+        hashes.extend(_dihedral(grid, "original")[1:])
+        work, factor = _work(image)
+        pixels = image.array
+        box = regions.trim_box(work)
+        if box is not None:
+            grid = _box_grid(pixels, _scale(box, factor, pixels.shape))
+            hashes.extend(_dihedral(grid, "trimmed"))
+        for index, region in enumerate(regions.regions(work), 1):
+            if box is not None and _same_box(region, box):
+                continue
+            grid = _box_grid(pixels, _scale(region, factor, pixels.shape))
+            bits, quality = pdq_from_grid(grid)
+            hashes.append(QueryHash(_pdq(bits, quality), f"region:{index}"))
+        turned = regions.fill_rotation(work)
+        if turned is not None:
+            angle, inner = turned
+            grid = _box_grid(_turn(pixels, -angle), _scale(inner, factor, pixels.shape))
+            bits, quality = pdq_from_grid(grid)
+            hashes.append(QueryHash(_pdq(bits, quality), "unturned"))
+        return [h for h in hashes if self._usable(h.value)]
+
+    def _usable(self, value: HashValue) -> bool:
+        return ALGORITHMS[value.algorithm].usable(value)
+
+    # ------------------------------------------------------------------ decision
+
+    @staticmethod
+    def accepts(match: ViewMatch) -> bool:
+        """Whether one match is a hit on its own."""
+        if match.algorithm == "pdq":
+            plain = match.query_view.startswith(_PLAIN_PREFIXES) and match.reference_view == (
+                "original"
+            )
+            return match.distance <= (PDQ_PLAIN if plain else PDQ_DERIVED)
+        if match.algorithm == "phash":
+            return _plain_pair(match) and match.distance <= PHASH_ALONE
+        return match.distance <= ALGORITHMS[match.algorithm].default_threshold
+
+    def decide(self, matches: Sequence[ViewMatch]) -> list[ViewMatch]:
+        """The hits among every match the index returned for one crawled image.
+
+        A match is a hit when (``accepts``) it is a PDQ match within PDQ_PLAIN (31) between
+        plain views (the query's plain, dihedral or trimmed views against the reference's
+        plain hash) or within PDQ_DERIVED (28) when either side is a derived view; or a pHash
+        match between plain views within PHASH_ALONE (4). A pHash match between plain views
+        within PHASH_CONFIRMED (10) is also a hit when a PDQ match of the same reference
+        image (``group``; the entry itself when None) is within PDQ_CONFIRM (40).
+
+        Returns, for every reference entry with a hit, its hit of smallest distance
+        (ties: the first in ``matches``), in the order of ``matches``.
+        """
+        confirmed: set[object] = set()
+        for match in matches:
+            if match.algorithm == "pdq" and match.distance <= PDQ_CONFIRM:
+                confirmed.add(_group(match))
+        best: dict[int, ViewMatch] = {}
+        order: dict[int, int] = {}
+        for index, match in enumerate(matches):
+            hit = self.accepts(match) or (
+                match.algorithm == "phash"
+                and _plain_pair(match)
+                and match.distance <= PHASH_CONFIRMED
+                and _group(match) in confirmed
+            )
+            if not hit:
+                continue
+            current = best.get(match.entry_id)
+            if current is None or match.distance < current.distance:
+                best[match.entry_id] = match
+                order.setdefault(match.entry_id, index)
+        return [best[entry] for entry in sorted(best, key=order.__getitem__)]
+
+    # ------------------------------------------------------------------ benchmark entry points
+
+    def enrol(self, data: bytes) -> list[QueryHash]:
+        return self.reference_views(decode_image(data, max_pixels=MAX_PIXELS))
+
+    def query(self, data: bytes) -> list[QueryHash]:
+        return self.query_views(decode_image(data, max_pixels=MAX_PIXELS))
+
+    def candidates(self, ref: Sequence[QueryHash], query: Sequence[QueryHash]) -> list[ViewMatch]:
+        """What an index holding ``ref`` (one reference image, one entry per view) returns
+        for ``query``: every pair of the same algorithm within ``thresholds``."""
+        found = []
+        for entry_id, reference in enumerate(ref):
+            algorithm = reference.value.algorithm
+            limit = self.thresholds.get(algorithm)
+            if limit is None:
+                continue
+            for item in query:
+                if item.value.algorithm != algorithm:
+                    continue
+                distance = ALGORITHMS[algorithm].distance(reference.value.value, item.value.value)
+                if distance <= limit:
+                    found.append(
+                        ViewMatch(entry_id, 0, 0, algorithm, distance, item.view, reference.view)
+                    )
+        return found
+
+    def matches(self, ref: Sequence[QueryHash], query: Sequence[QueryHash]) -> bool:
+        return bool(self.decide(self.candidates(ref, query)))
+
+    def match_matrix(
+        self, refs: Sequence[Sequence[QueryHash]], queries: Sequence[Sequence[QueryHash]]
+    ) -> np.ndarray:
+        """``matches(refs[j], queries[i])`` for every i and j, as a bool array [i, j]:
+        ``decide``'s logic on packed hashes (tests/test_rule.py checks they agree)."""
+        n_q, n_r = len(queries), len(refs)
+        alone = np.zeros((n_q, n_r), dtype=bool)
+        phash_near = np.zeros((n_q, n_r), dtype=bool)
+        pdq_confirm = np.zeros((n_q, n_r), dtype=bool)
+        for algorithm in ("pdq", "phash"):
+            q_bits, q_owner, q_plain = _pack(queries, algorithm, query_side=True)
+            r_bits, r_owner, r_plain = _pack(refs, algorithm, query_side=False)
+            if not len(q_bits) or not len(r_bits):
+                continue
+            for start in range(0, len(q_bits), 512):
+                stop = min(start + 512, len(q_bits))
+                xor = q_bits[start:stop, None, :] ^ r_bits[None, :, :]
+                distance = np.bitwise_count(xor).sum(axis=2, dtype=np.uint16)
+                plain = q_plain[start:stop, None] & r_plain[None, :]
+                owners = q_owner[start:stop]
+                if algorithm == "pdq":
+                    hit = distance <= np.where(plain, PDQ_PLAIN, PDQ_DERIVED)
+                    _scatter(alone, owners, r_owner, hit)
+                    _scatter(pdq_confirm, owners, r_owner, distance <= PDQ_CONFIRM)
+                else:
+                    _scatter(alone, owners, r_owner, plain & (distance <= PHASH_ALONE))
+                    _scatter(phash_near, owners, r_owner, plain & (distance <= PHASH_CONFIRMED))
+        return alone | (phash_near & pdq_confirm)
+
+
+def _scatter(result: np.ndarray, q_owner: np.ndarray, r_owner: np.ndarray, hit: np.ndarray) -> None:
+    rows, columns = np.nonzero(hit)
+    result[q_owner[rows], r_owner[columns]] = True
+
+
+def _pack(
+    items: Sequence[Sequence[QueryHash]], algorithm: str, *, query_side: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    values, owners, plain = [], [], []
+    for owner, hashes in enumerate(items):
+        for item in hashes:
+            if item.value.algorithm != algorithm:
+                continue
+            values.append(bytes.fromhex(item.value.value))
+            owners.append(owner)
+            if algorithm == "pdq":
+                plain.append(
+                    item.view.startswith(_PLAIN_PREFIXES) if query_side else item.view == "original"
+                )
+            else:
+                plain.append(item.view in _PHASH_VIEWS if query_side else item.view == "original")
+    if not values:
+        return np.zeros((0, 0), np.uint8), np.zeros(0, np.int64), np.zeros(0, bool)
+    bits = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
+    return bits, np.array(owners), np.array(plain)
+
+
+def _plain_pair(match: ViewMatch) -> bool:
+    return match.query_view in _PHASH_VIEWS and match.reference_view == "original"
+
+
+def _group(match: ViewMatch) -> object:
+    return ("entry", match.entry_id) if match.group is None else match.group
+
+
+def _same_box(a: regions.Box, b: regions.Box, tolerance: int = 3) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
 def query_hashes(image: Image.Image) -> list[QueryHash]:
-    """Every hash a crawled image is looked up with."""
-    views = [("original", image)]
-    box = trim_box(image)
-    if box is not None:
-        views.append(("trimmed", image.crop(box)))
-    hashes: list[QueryHash] = []
-    for name, view in views:
-        vectors, quality = pdqhash.compute_dihedral(np.asarray(view.convert("RGB")))
-        for variant, vector in zip(DIHEDRAL_VIEWS, vectors, strict=True):
-            value = np.packbits(vector.astype(np.uint8)).tobytes().hex()
-            label = name if variant == "original" else f"{name}/{variant}"
-            hashes.append(QueryHash(HashValue("pdq", value, int(quality)), label))
-        for algorithm in default_algorithms():
-            if algorithm.name != "pdq":
-                hashes.append(QueryHash(algorithm.compute(view), name))
-    return hashes
+    """Every hash a crawled image (a decoded PIL image) is looked up with: ``query_views``."""
+    from monitor.hashing.decode import to_luma
+
+    luma = to_luma(image)
+    return DecisionRule().query_views(DecodedImage(HashInput(luma), luma.width, luma.height, "?"))

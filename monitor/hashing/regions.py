@@ -1,0 +1,174 @@
+"""Where the photo is inside a bigger picture: borders, caption bands, screenshots, grids.
+
+Everything here works on a small luma array (``HashInput.coarse``: the decoded pixels
+averaged to 128-255 px on the shorter side), in well under a millisecond, and returns
+boxes ``(left, top, right, bottom)`` in that array's pixels.
+
+* ``trim_box``: the box inside uniform borders (padding, letterboxes).
+* ``regions``: the large rectangles separated by flat lines (recursive XY cuts on a map
+  of where the image has detail): the photo of a meme without its caption bands, of a
+  screenshot without the app around it, each tile of a collage.
+* ``fill_rotation``: the angle of a photo turned by a few degrees and shown whole on a
+  flat background (the four corners are flat triangles), and the photo's upright box.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: A pixel has detail when it differs from a neighbour by more than this (grey levels).
+DETAIL = 6.0
+#: A line (row or column of a piece) is flat when at most this share of it has detail.
+FLAT_SHARE = 0.02
+#: Pieces smaller than this share of the image's area are dropped...
+MIN_AREA = 0.06
+#: ...and so are pieces narrower than this share of the image on either side.
+MIN_SIDE = 0.15
+#: At most this many regions are returned (largest first).
+MAX_REGIONS = 5
+
+#: A border is uniform when its pixels vary less than this (grey levels, 0-255).
+BORDER_STD = 6.0
+#: Borders are only trimmed when they take at least this share of a side...
+MIN_BORDER = 0.03
+#: ...and leave at least this share of it.
+MIN_KEPT = 0.3
+
+Box = tuple[int, int, int, int]
+
+
+def trim_box(array: np.ndarray) -> Box | None:
+    """The box inside uniform borders, or None if there are none worth trimming."""
+    height, width = array.shape
+    top = _uniform_run(array)
+    bottom = _uniform_run(array[::-1])
+    left = _uniform_run(array.T)
+    right = _uniform_run(array.T[::-1])
+    kept_h, kept_w = height - top - bottom, width - left - right
+    if kept_h < MIN_KEPT * height or kept_w < MIN_KEPT * width:
+        return None
+    if max(top, bottom) < MIN_BORDER * height and max(left, right) < MIN_BORDER * width:
+        return None
+    return left, top, width - right, height - bottom
+
+
+def _uniform_run(rows: np.ndarray) -> int:
+    """How many leading rows are uniform and of the same colour as the first one."""
+    first = float(np.median(rows[0]))
+    uniform = (rows.std(axis=1) <= BORDER_STD) & (np.abs(rows.mean(axis=1) - first) <= BORDER_STD)
+    if uniform.all():
+        return len(rows)
+    return int(np.argmin(uniform))
+
+
+def detail_map(array: np.ndarray) -> np.ndarray:
+    """Boolean map of the pixels that differ from a right or lower neighbour."""
+    detail = np.zeros(array.shape, dtype=bool)
+    detail[:, :-1] |= np.abs(np.diff(array, axis=1)) > DETAIL
+    detail[:-1, :] |= np.abs(np.diff(array, axis=0)) > DETAIL
+    return detail
+
+
+def regions(array: np.ndarray) -> list[Box]:
+    """The large detailed rectangles of the image that flat lines separate, largest first.
+
+    Empty when the whole image is one such rectangle (nothing to separate)."""
+    height, width = array.shape
+    detail = detail_map(array)
+    pieces: list[Box] = []
+    _cut(detail, (0, 0, width, height), pieces, depth=0)
+    min_area = MIN_AREA * width * height
+    kept = [
+        p
+        for p in pieces
+        if (p[2] - p[0]) * (p[3] - p[1]) >= min_area
+        and p[2] - p[0] >= MIN_SIDE * width
+        and p[3] - p[1] >= MIN_SIDE * height
+    ]
+    kept.sort(key=lambda p: (-(p[2] - p[0]) * (p[3] - p[1]), p))
+    # The whole image (or nearly) is the original view already.
+    kept = [
+        p for p in kept if (p[2] - p[0]) * (p[3] - p[1]) < 0.9 * width * height
+    ]
+    return kept[:MAX_REGIONS]
+
+
+def _cut(detail: np.ndarray, box: Box, out: list[Box], depth: int) -> None:
+    """Recursive XY cut: split ``box`` along its flat rows and columns."""
+    left, top, right, bottom = box
+    piece = detail[top:bottom, left:right]
+    rows = piece.mean(axis=1) > FLAT_SHARE
+    columns = piece.mean(axis=0) > FLAT_SHARE
+    if not rows.any() or not columns.any():
+        return
+    # Shrink to the detailed part.
+    r0, r1 = int(np.argmax(rows)), len(rows) - int(np.argmax(rows[::-1]))
+    c0, c1 = int(np.argmax(columns)), len(columns) - int(np.argmax(columns[::-1]))
+    rows, columns = rows[r0:r1], columns[c0:c1]
+    left, top, right, bottom = left + c0, top + r0, left + c1, top + r1
+    row_runs = _runs(rows)
+    column_runs = _runs(columns)
+    if len(row_runs) == 1 and len(column_runs) == 1 or depth >= 4:
+        out.append((left, top, right, bottom))
+        return
+    # Cut along the axis with more pieces first; the recursion takes the other.
+    if len(row_runs) >= len(column_runs):
+        for start, stop in row_runs:
+            _cut(detail, (left, top + start, right, top + stop), out, depth + 1)
+    else:
+        for start, stop in column_runs:
+            _cut(detail, (left + start, top, left + stop, bottom), out, depth + 1)
+
+
+def _runs(mask: np.ndarray, min_gap: int = 1) -> list[tuple[int, int]]:
+    """The runs of True in ``mask`` as (start, stop), separated by at least ``min_gap`` False."""
+    padded = np.concatenate(([False], mask, [False]))
+    changes = np.flatnonzero(padded[1:] != padded[:-1])
+    runs = list(zip(changes[::2].tolist(), changes[1::2].tolist(), strict=True))
+    merged: list[tuple[int, int]] = []
+    for start, stop in runs:
+        if merged and start - merged[-1][1] < min_gap:
+            merged[-1] = (merged[-1][0], stop)
+        else:
+            merged.append((start, stop))
+    return merged
+
+
+def fill_rotation(array: np.ndarray) -> tuple[float, Box] | None:
+    """A photo turned by 2-12 degrees and shown whole on a flat background: the angle
+    (degrees, counter-clockwise as ``Image.rotate``) and the box of the photo once turned
+    back about the array's centre. None when the corners are not flat triangles."""
+    height, width = array.shape
+    corner = float(np.median([array[0, 0], array[0, -1], array[-1, 0], array[-1, -1]]))
+    flat = np.abs(array - corner) <= 12
+    # Along the top edge from the left, and down the left edge from the top.
+    def run(line: np.ndarray) -> int:
+        return len(line) if line.all() else int(np.argmin(line))
+
+    top_left = run(flat[0]), run(flat[:, 0])
+    top_right = run(flat[0, ::-1]), run(flat[:, -1])
+    if min(top_left + top_right) < 2:
+        return None
+    # Counter-clockwise turn: the top edge's flat run from the left is the long leg of the
+    # top-left triangle and the left edge's run its short one, and the other way at top right.
+    a_left, b_left = top_left
+    a_right, b_right = top_right
+    if a_left > b_left and b_right > a_right:  # counter-clockwise
+        angle = math.degrees(math.atan2(b_left, a_left) + math.atan2(a_right, b_right)) / 2
+    elif b_left > a_left and a_right > b_right:  # clockwise
+        angle = -math.degrees(math.atan2(a_left, b_left) + math.atan2(b_right, a_right)) / 2
+    else:
+        return None
+    if not 2.0 <= abs(angle) <= 12.0:
+        return None
+    theta = math.radians(abs(angle))
+    cos, sin = math.cos(theta), math.sin(theta)
+    det = cos * cos - sin * sin
+    w = (width * cos - height * sin) / det
+    h = (height * cos - width * sin) / det
+    if w < 0.3 * width or h < 0.3 * height:
+        return None
+    left, top = (width - w) / 2, (height - h) / 2
+    return angle, (round(left), round(top), round(left + w), round(top + h))
