@@ -254,6 +254,7 @@ class _Tables:
         spans: list[tuple[int, int]],
         offsets: np.ndarray,
         ids: np.ndarray,
+        codes: np.ndarray | None = None,
     ) -> None:
         self.bits = bits
         self.rows = rows
@@ -273,11 +274,16 @@ class _Tables:
         self.offsets = offsets  # bucket g holds ids[offsets[g]:offsets[g + 1]]
         self.ends = offsets[1:]
         self.ids = ids  # row numbers, table after table, bucket after bucket, ascending
+        # For one-word (64-bit) hashes, the hashes themselves in the order of ids: a
+        # query's candidates are then checked by reading a few contiguous runs (one per
+        # bucket) instead of one random row each, and ids are read only for the matches.
+        self.codes = codes
         self._plans: dict[int, _Plan | None] = {}
 
     @property
     def nbytes(self) -> int:
-        return int(self.offsets.nbytes + self.ids.nbytes)
+        extra = self.codes.nbytes if self.codes is not None else 0
+        return int(self.offsets.nbytes + self.ids.nbytes + extra)
 
     # -- building
     @staticmethod
@@ -302,6 +308,8 @@ class _Tables:
         row_mask = np.uint64((1 << row_bits) - 1)
         id_dtype = np.uint32 if rows < 2**32 else np.uint64
         ids = np.empty(rows * len(spans), dtype=id_dtype)
+        words = codes.shape[1]
+        ordered = np.empty(rows * len(spans), dtype=np.uint64) if words == 1 else None
         offsets = np.empty(sum(1 << w for _, w in spans) + 1, dtype=_offset_dtype(len(ids)))
         offsets[0] = 0
         numbers = np.arange(rows, dtype=np.uint64)
@@ -320,8 +328,10 @@ class _Tables:
             packed.sort()
             packed &= row_mask
             ids[j * rows : (j + 1) * rows] = packed
+            if ordered is not None:
+                ordered[j * rows : (j + 1) * rows] = codes[:rows, 0][packed.astype(np.intp)]
             del packed
-        return cls(bits, rows, spans, offsets, ids)
+        return cls(bits, rows, spans, offsets, ids, ordered)
 
     def extended(self, codes: np.ndarray, rows: int) -> _Tables:
         """These tables plus rows [self.rows, rows): an insert into the arrays, no sort
@@ -338,14 +348,18 @@ class _Tables:
         order = np.argsort(buckets, kind="stable")  # by bucket, then row (already ascending)
         buckets, values = buckets[order], values[order]
         # Each new row goes at the end of its bucket ...
-        ids = np.insert(self.ids, self.offsets[buckets + 1], values)
+        where = self.offsets[buckets + 1]
+        ids = np.insert(self.ids, where, values)
+        ordered = None
+        if self.codes is not None:
+            ordered = np.insert(self.codes, where, codes[values.astype(np.intp), 0])
         # ... which moves the start of every later bucket g by #{new rows in buckets < g}:
         # 0 up to the first new row's bucket, then 1, 2, ... (np.repeat of the steps).
         steps = np.diff(np.concatenate([[0], buckets + 1, [len(self.offsets)]]))
         shift = np.repeat(np.arange(len(buckets) + 1, dtype=self.offsets.dtype), steps)
         offsets = self.offsets.astype(_offset_dtype(len(ids)), copy=True)
         offsets += shift
-        return _Tables(self.bits, rows, self.spans, offsets, ids)
+        return _Tables(self.bits, rows, self.spans, offsets, ids, ordered)
 
     # -- querying
     def plan(self, threshold: int, words: int) -> _Plan | None:
@@ -358,6 +372,11 @@ class _Tables:
 
     def candidates(self, plan: _Plan, query_int: int) -> np.ndarray:
         """Row numbers (with repeats) in the buckets the plan probes around the query."""
+        positions = self.positions(plan, query_int)
+        return self.ids[positions] if len(positions) else _EMPTY_ROWS
+
+    def positions(self, plan: _Plan, query_int: int) -> np.ndarray:
+        """Positions in ``ids`` (and ``codes``) of the buckets the plan probes."""
         keys = np.array([((query_int >> s) & m) | b for s, m, b in self.keys], dtype=np.int64)
         buckets = keys[plan.table]
         buckets ^= plan.masks
@@ -372,7 +391,7 @@ class _Tables:
         # ends - cumulative == starts - (number of positions before probe i)
         positions = np.repeat(ends - cumulative, lengths)
         positions += _ARANGE[:total] if total <= len(_ARANGE) else np.arange(total)
-        return self.ids[positions]
+        return positions
 
 
 def _offset_dtype(total: int) -> type[np.signedinteger[Any]]:
@@ -420,6 +439,8 @@ class _AlgorithmIndex:
         self.words = -(-self.nbytes // 8)
         self.design_threshold = design_threshold
         self._lock = threading.Lock()
+        # Entry ids of rows [0, upto) sorted, with their rows: (sorted ids, rows, upto).
+        self._by_entry: tuple[np.ndarray, np.ndarray, int] | None = None
         self._live = 0
         self._removed = 0
         self._state = _Snapshot(
@@ -507,7 +528,18 @@ class _AlgorithmIndex:
             if plan is None:
                 found.append(_scan(s.codes[:indexed], query, threshold))
             else:
-                candidates = tables.candidates(plan, int.from_bytes(raw, "big"))
+                if tables.codes is not None:  # one word: check in table order, then ids
+                    positions = tables.positions(plan, int.from_bytes(raw, "big"))
+                    if len(positions):
+                        d = np.bitwise_count(tables.codes[positions] ^ query[0])
+                        keep = np.flatnonzero(d <= threshold)
+                        if len(keep):
+                            rows = tables.ids[positions[keep]].astype(np.int64)
+                            rows, first = np.unique(rows, return_index=True)
+                            found.append((rows, d[keep][first].astype(np.int64)))
+                    candidates = _EMPTY_ROWS
+                else:
+                    candidates = tables.candidates(plan, int.from_bytes(raw, "big"))
                 if len(candidates):
                     d = _popcounts(np.take(s.codes, candidates, axis=0), query)
                     keep = np.flatnonzero(d <= threshold)
@@ -528,6 +560,32 @@ class _AlgorithmIndex:
             alive = s.alive[rows]
             rows, d = rows[alive], d[alive]
         return rows, d, s
+
+    def _query_words(self, value: str) -> np.ndarray:
+        raw = bytes.fromhex(value)
+        if len(raw) != self.nbytes:
+            raise ValueError(f"not a {self.bits}-bit hex hash: {value!r}")
+        return np.frombuffer(raw.ljust(self.words * 8, b"\0"), dtype=np.uint64)
+
+    def row_of(self, entry_id: int) -> tuple[int, _Snapshot] | None:
+        """The live row of an entry id, in O(log n): a sorted copy of the entry ids,
+        made again once TAIL_ROWS rows were added after it; rows added since then are
+        searched by a scan of those few rows."""
+        s = self._state
+        cache = self._by_entry
+        if cache is None or s.rows - cache[2] > TAIL_ROWS:
+            order = np.argsort(s.entries[: s.rows], kind="stable")
+            cache = (s.entries[order], order, s.rows)
+            self._by_entry = cache
+        ids, order, upto = cache
+        lo, hi = np.searchsorted(ids, entry_id, "left"), np.searchsorted(ids, entry_id, "right")
+        rows = order[lo:hi].tolist()
+        if s.rows > upto:
+            rows += (np.flatnonzero(s.entries[upto : s.rows] == entry_id) + upto).tolist()
+        for row in rows:
+            if row < s.rows and s.alive[row]:  # (a newer snapshot may have made the cache)
+                return row, s
+        return None
 
     def brute_force(self, value: str, threshold: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference answer, by scanning every row: for tests and the benchmark."""
@@ -645,22 +703,44 @@ class MatchIndex:
             yield value, index, self.thresholds.get(value.algorithm, algorithm.default_threshold)
 
     def match(self, hashes: Iterable[HashValue]) -> list[Match]:
-        """Every reference within its algorithm's threshold of one of ``hashes``."""
+        """Every reference within its algorithm's threshold of one of ``hashes``: the
+        matches of the first hash in row (insertion) order, then the second's, ..."""
         matches: list[Match] = []
         for value, index, threshold in self._lookups(hashes):
-            rows, distances, snapshot = index.query(value.value, threshold)
-            if len(rows):
-                name = value.algorithm
-                matches.extend(
-                    Match(e, c, name, d)
-                    for e, c, d in zip(
-                        snapshot.entries[rows].tolist(),
-                        snapshot.cases[rows].tolist(),
-                        distances.tolist(),
-                        strict=True,
-                    )
-                )
+            matches.extend(_matches(value.algorithm, *index.query(value.value, threshold)))
         return matches
+
+    def match_many(self, hashes: Iterable[HashValue]) -> list[list[Match]]:
+        """``match`` per hash: one list for each of ``hashes``, in their order (empty for a
+        hash that is not matched, e.g. of an unknown algorithm or too low a quality).
+
+        Measured: a query is dominated by its random memory reads, not by Python or
+        numpy overhead, so a batch costs the sum of its queries (see benchmarks/matching.py).
+        """
+        out: list[list[Match]] = []
+        for value in hashes:
+            found = list(self._lookups((value,)))
+            if not found:
+                out.append([])
+                continue
+            _, index, threshold = found[0]
+            out.append(_matches(value.algorithm, *index.query(value.value, threshold)))
+        return out
+
+    def distance_to(self, entry_id: int, value: HashValue) -> int | None:
+        """The exact distance between ``value`` and the reference hash entry ``entry_id``
+        of the same algorithm; None if the index has no such live entry (unknown,
+        removed, or of another algorithm). O(log n); raises ValueError for a malformed
+        hash. Unlike ``match``, no threshold and no quality check apply."""
+        index = self._indexes.get(value.algorithm)
+        if index is None:
+            return None
+        query = index._query_words(value.value)
+        found = index.row_of(int(entry_id))
+        if found is None:
+            return None
+        row, snapshot = found
+        return int(_exact(snapshot.codes[row : row + 1], query)[0])
 
     def brute_force(self, hashes: Iterable[HashValue]) -> list[Match]:
         """What ``match`` returns, computed by scanning every reference (tests, benchmark)."""
@@ -675,6 +755,17 @@ class MatchIndex:
                 for r, d in zip(rows, distances, strict=True)
             )
         return matches
+
+
+def _matches(algorithm: str, rows: np.ndarray, distances: np.ndarray, s: _Snapshot) -> list[Match]:
+    if not len(rows):
+        return []
+    return [
+        Match(e, c, algorithm, d)
+        for e, c, d in zip(
+            s.entries[rows].tolist(), s.cases[rows].tolist(), distances.tolist(), strict=True
+        )
+    ]
 
 
 def pack_hashes(hexes: Sequence[str], bits: int) -> np.ndarray:

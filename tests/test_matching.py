@@ -202,32 +202,38 @@ def test_largest_distances_are_exact() -> None:
         assert (Match(7, 7, "pdq", 256) in got) == (r == 256)
 
 
+@pytest.mark.parametrize(("algorithm", "r"), [("pdq", 31), ("phash", 10)])
 @pytest.mark.parametrize("tail_rows", [matching.TAIL_ROWS, 40])
 def test_added_after_build_matched_by_the_next_query(
-    monkeypatch: pytest.MonkeyPatch, tail_rows: int
+    monkeypatch: pytest.MonkeyPatch, tail_rows: int, algorithm: str, r: int
 ) -> None:
     """A reference added to a built index is matched at once; adding more folds the
     tail into the tables (tail_rows=40) and later rebuilds them, answers unchanged."""
     monkeypatch.setattr(matching, "TAIL_ROWS", tail_rows)
     rng = np.random.default_rng(9)
-    values = uniform_set(rng, 6000, 256)
-    index, entries, cases = build("pdq", values[:3000], 31)
-    assert indexed_rows(index, "pdq") == 3000
+    values = uniform_set(rng, 6000, BITS[algorithm])
+    index, entries, cases = build(algorithm, values[:3000], r)
+    assert indexed_rows(index, algorithm) == 3000
     for count in (1, 1, 5, 41, 100, 900, 1952):
         start = len(entries)
         new = values[start : start + count]
-        query = near(rng, new[-1], 31).tobytes().hex()
-        assert not any(m.entry_id >= start for m in index.match([HashValue("pdq", query, 100)]))
-        index.add(Reference(start + i, 500, "pdq", v.tobytes().hex()) for i, v in enumerate(new))
+        query = near(rng, new[-1], r).tobytes().hex()
+        hashes = [HashValue(algorithm, query, 100)]
+        assert not any(m.entry_id >= start for m in index.match(hashes))
+        index.add(
+            Reference(start + i, 500, algorithm, v.tobytes().hex()) for i, v in enumerate(new)
+        )
         entries += range(start, start + count)
         cases += [500] * count
         assert len(index) == len(entries)
-        got = index.match([HashValue("pdq", query, 100)])
-        assert Match(start + count - 1, 500, "pdq", 31) in got
-        for q in [query, *queries_for(rng, values[: len(entries)], 31, 4)]:
-            want = expected(values[: len(entries)], entries, cases, "pdq", q, 31)
-            assert index.match([HashValue("pdq", q, 100)]) == want
-    state = index._indexes["pdq"]._state
+        got = index.match(hashes)
+        assert Match(start + count - 1, 500, algorithm, r) in got
+        assert index.distance_to(start + count - 1, hashes[0]) == r
+        for q in [query, *queries_for(rng, values[: len(entries)], r, 4)]:
+            want = expected(values[: len(entries)], entries, cases, algorithm, q, r)
+            assert index.match([HashValue(algorithm, q, 100)]) == want
+            assert index.match_many([HashValue(algorithm, q, 100)]) == [want]
+    state = index._indexes[algorithm]._state
     assert state.tables is not None
     if tail_rows == 40:  # folded into the tables: at most one tail's worth left to scan
         assert state.rows - state.tables.rows <= 40
@@ -246,6 +252,12 @@ def test_folding_rows_into_the_tables_equals_building_them_anew(bits: int, m: in
         fresh = matching._Tables.build(codes, rows, bits, spans)
         assert np.array_equal(tables.offsets, fresh.offsets)
         assert np.array_equal(tables.ids, fresh.ids)
+        if bits == 64:  # one word: the hashes kept in the order of ids, too
+            assert tables.codes is not None and fresh.codes is not None
+            assert np.array_equal(tables.codes, fresh.codes)
+            assert np.array_equal(tables.codes, codes[tables.ids.astype(np.intp), 0])
+        else:
+            assert tables.codes is None
 
 
 def test_removed_entries_are_no_longer_matched() -> None:
@@ -260,6 +272,11 @@ def test_removed_entries_are_no_longer_matched() -> None:
     assert [m.entry_id for m in index.match([HashValue("phash", values[12].tobytes().hex())])] == [
         12
     ]
+    assert index.distance_to(10, HashValue("phash", query)) is None
+    assert index.distance_to(12, HashValue("phash", query)) == int(
+        np.unpackbits(values[12] ^ values[10]).sum()
+    )
+    assert index.match_many([HashValue("phash", query)]) == [[]]
 
 
 def test_empty_index() -> None:
@@ -269,6 +286,8 @@ def test_empty_index() -> None:
         rng = random.Random(0)
         hashes = [HashValue("pdq", random_hex(rng, 256), 100), HashValue("phash", "0" * 16)]
         assert index.match(hashes) == []
+        assert index.match_many(hashes) == [[], []]
+        assert index.distance_to(1, hashes[0]) is None
         assert index.remove([1]) == 0
 
 
@@ -293,3 +312,66 @@ def test_rows_loader_matches_references_and_rejects_bad_rows() -> None:
     with pytest.raises(KeyError):
         by_rows.add([Reference(5000, 1, "nohash", "00")])
     assert len(by_rows) == 3001  # nothing half-added
+
+
+# ------------------------------------------------------------ batches and distance_to
+
+
+@pytest.mark.parametrize("kind", ["uniform", "clustered"])
+def test_match_many_is_match_per_hash(kind: str) -> None:
+    rng = np.random.default_rng(12)
+    pdq = uniform_set(rng, 6000, 256) if kind == "uniform" else clustered_set(rng, 6000, 256, 20)
+    phash = uniform_set(rng, 6000, 64) if kind == "uniform" else clustered_set(rng, 6000, 64, 5)
+    rows = [(i, i % 7, "pdq", v.tobytes().hex()) for i, v in enumerate(pdq)]
+    rows += [(10_000 + i, i % 7, "phash", v.tobytes().hex()) for i, v in enumerate(phash)]
+    index = index_from_rows(rows)
+    hashes = [HashValue("pdq", q, 100) for q in queries_for(rng, pdq, 31, 8)]
+    hashes += [HashValue("phash", q) for q in queries_for(rng, phash, 10, 8)]
+    hashes.insert(3, HashValue("pdq", hashes[0].value, 10))  # low quality: not matched
+    hashes.insert(5, HashValue("nohash", "00", 100))  # unknown algorithm: not matched
+    rng.shuffle(hashes)
+    batched = index.match_many(hashes)
+    assert len(batched) == len(hashes)
+    assert batched == [index.match([h]) for h in hashes]
+    assert batched == [index.brute_force([h]) for h in hashes]
+    assert [m for ms in batched for m in ms] == index.match(hashes)
+    assert sum(map(len, batched)) >= 8
+
+
+@pytest.mark.parametrize("algorithm", ["pdq", "phash"])
+def test_distance_to_is_the_exact_distance_to_one_entry(algorithm: str) -> None:
+    rng = np.random.default_rng(13)
+    bits = BITS[algorithm]
+    values = clustered_set(rng, 5000, bits, 5)
+    index, entries, _ = build(algorithm, values, 10, start=100)
+    other = "phash" if algorithm == "pdq" else "pdq"
+    index.add([Reference(1, 1, other, "ab" * (BITS[other] // 8))])
+    for _ in range(30):
+        i = int(rng.integers(0, len(values)))
+        query = uniform_set(rng, 1, bits)[0] if rng.random() < 0.5 else near(rng, values[i], 7)
+        want = int(np.unpackbits(values[i] ^ query).sum())
+        value = HashValue(algorithm, query.tobytes().hex(), 100)
+        assert index.distance_to(entries[i], value) == want
+        assert index.distance_to(np.int64(entries[i]), value) == want
+    value = HashValue(algorithm, values[0].tobytes().hex(), 0)  # no quality check
+    assert index.distance_to(100, value) == 0
+    assert index.distance_to(99, value) is None  # unknown
+    assert index.distance_to(1, value) is None  # an entry of the other algorithm
+    assert index.distance_to(100, HashValue("nohash", "00")) is None
+    complement = HashValue(algorithm, (~values[0]).tobytes().hex(), 100)
+    assert index.distance_to(100, complement) == bits  # never wrapped
+    # added later: found at once, in the scanned tail and after the sorted ids are redone
+    for k in range(3):
+        count = 1 if k < 2 else matching.TAIL_ROWS + 5
+        extra = uniform_set(rng, count, bits)
+        start = 50_000 + 10_000 * k
+        index.add(
+            Reference(start + j, 2, algorithm, v.tobytes().hex()) for j, v in enumerate(extra)
+        )
+        last = HashValue(algorithm, extra[-1].tobytes().hex(), 100)
+        assert index.distance_to(start + count - 1, last) == 0
+        assert index.distance_to(100, last) == int(np.unpackbits(values[0] ^ extra[-1]).sum())
+    index.remove([100])
+    assert index.distance_to(100, value) is None
+    with pytest.raises(ValueError):
+        index.distance_to(101, HashValue(algorithm, "abc", 100))
