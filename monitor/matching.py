@@ -85,6 +85,7 @@ MAX_SUBSTRING_BITS = 24
 _PROBE_NS = 50.0  # one bucket looked up
 _CANDIDATE_NS = 60.0  # one candidate fetched, plus _WORD_NS for each 64-bit word compared
 _WORD_NS = 4.0
+_ORDERED_CANDIDATE_NS = 8.0  # one candidate of a one-word hash, read in table order
 _TABLE_NS = 300.0  # a table's key, per query
 _SCAN_ROW_NS = 1.0  # brute force: one row, plus _SCAN_WORD_NS for each word
 _SCAN_WORD_NS = 3.0
@@ -203,7 +204,8 @@ def _plan_radii(
     past that is never worth it against a scan).
     """
     radii = [-1] * len(widths)
-    per_probe = [_PROBE_NS + (_CANDIDATE_NS + _WORD_NS * words) * rows / 2.0**w for w in widths]
+    candidate = _ORDERED_CANDIDATE_NS if words == 1 else _CANDIDATE_NS + _WORD_NS * words
+    per_probe = [_PROBE_NS + candidate * rows / 2.0**w for w in widths]
     cost = 0.0
     for _ in range(threshold + 1):
         best, best_cost = -1, math.inf
