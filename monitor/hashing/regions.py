@@ -143,24 +143,39 @@ def fill_rotation(array: np.ndarray) -> tuple[float, Box] | None:
     height, width = array.shape
     corner = float(np.median([array[0, 0], array[0, -1], array[-1, 0], array[-1, -1]]))
     flat = np.abs(array - corner) <= 12
-    # Along the top edge from the left, and down the left edge from the top.
+
     def run(line: np.ndarray) -> int:
         return len(line) if line.all() else int(np.argmin(line))
 
-    top_left = run(flat[0]), run(flat[:, 0])
-    top_right = run(flat[0, ::-1]), run(flat[:, -1])
-    if min(top_left + top_right) < 2:
+    # Each corner's flat triangle: its leg along the top or bottom edge (``along``) and
+    # along the side (``down``), read one line in from the edge (JPEG blurs the edge).
+    corners = {
+        "top_left": (run(flat[1]), run(flat[:, 1])),
+        "top_right": (run(flat[1, ::-1]), run(flat[:, -2])),
+        "bottom_left": (run(flat[-2]), run(flat[::-1, 1])),
+        "bottom_right": (run(flat[-2, ::-1]), run(flat[::-1, -2])),
+    }
+    if min(min(legs) for legs in corners.values()) < 2:
         return None
-    # Counter-clockwise turn: the top edge's flat run from the left is the long leg of the
-    # top-left triangle and the left edge's run its short one, and the other way at top right.
-    a_left, b_left = top_left
-    a_right, b_right = top_right
-    if a_left > b_left and b_right > a_right:  # counter-clockwise
-        angle = math.degrees(math.atan2(b_left, a_left) + math.atan2(a_right, b_right)) / 2
-    elif b_left > a_left and a_right > b_right:  # clockwise
-        angle = -math.degrees(math.atan2(a_left, b_left) + math.atan2(b_right, a_right)) / 2
+    # Turned counter-clockwise, the top-left and bottom-right triangles are long along the
+    # horizontal edges and the two others along the vertical ones; clockwise, the opposite.
+    ccw = [
+        corners["top_left"][0] > corners["top_left"][1],
+        corners["bottom_right"][0] > corners["bottom_right"][1],
+        corners["top_right"][1] > corners["top_right"][0],
+        corners["bottom_left"][1] > corners["bottom_left"][0],
+    ]
+    if all(ccw):
+        sign = 1.0
+    elif not any(ccw):
+        sign = -1.0
     else:
         return None
+    angles = []
+    for along, down in corners.values():
+        small, large = min(along, down), max(along, down)
+        angles.append(math.degrees(math.atan2(small, large)))
+    angle = sign * float(np.median(angles))
     if not 2.0 <= abs(angle) <= 12.0:
         return None
     theta = math.radians(abs(angle))
@@ -172,3 +187,29 @@ def fill_rotation(array: np.ndarray) -> tuple[float, Box] | None:
         return None
     left, top = (width - w) / 2, (height - h) / 2
     return angle, (round(left), round(top), round(left + w), round(top + h))
+
+
+#: Caption bands: rows whose margins are plain black or white (text on a plain band).
+CAPTION_INK = 40.0
+#: The band's margins (this share of the width on each side) are plain.
+CAPTION_MARGIN = 0.03
+
+
+def caption_box(array: np.ndarray) -> Box | None:
+    """The box below and above the caption bands of a meme (rows of black or white text on
+    a white or black band, with plain margins), or None if there are none."""
+    height, width = array.shape
+    margin = max(1, int(CAPTION_MARGIN * width))
+    edges = np.concatenate((array[:, :margin], array[:, -margin:]), axis=1)
+    colour = edges.mean(axis=1)
+    # Block averages blur the text: the margins tell the band, plain and black or white.
+    caption = (edges.std(axis=1) <= BORDER_STD) & (
+        (colour <= CAPTION_INK) | (colour >= 255 - CAPTION_INK)
+    )
+    top = height if caption.all() else int(np.argmin(caption))
+    bottom = height if caption.all() else int(np.argmin(caption[::-1]))
+    if top + bottom > (1 - MIN_KEPT) * height:
+        return None
+    if max(top, bottom) < 0.05 * height:
+        return None
+    return 0, top, width, height - bottom

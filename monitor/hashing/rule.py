@@ -50,18 +50,19 @@ from monitor.hashing.resample import HashInput, _composed, pillow_matrix
 MAX_PIXELS = 200_000_000
 
 #: Distances at which the index is queried (every match ``decide`` can accept is within).
-PDQ_LOOKUP = 40
-PHASH_LOOKUP = 10
+PDQ_LOOKUP = 56
+PHASH_LOOKUP = 14
 
 #: PDQ distance accepted between two plain or dihedral/trimmed views.
 PDQ_PLAIN = 31
 #: PDQ distance accepted when one side is a derived view (a reference crop or turn, a
 #: query region): more views, more chances of a false match, so a little stricter.
 PDQ_DERIVED = 28
-#: pHash distance accepted (plain views only) when PDQ agrees within PDQ_CONFIRM on the
-#: same reference image...
-PHASH_CONFIRMED = 10
-PDQ_CONFIRM = 40
+#: pHash distance accepted between the plain views when PDQ's plain views of the same
+#: reference image agree within PDQ_CONFIRM: two weak agreements make a hit (stickers,
+#: watermarks, captions move both hashes, unrelated photos are far on both)...
+PHASH_CONFIRMED = 14
+PDQ_CONFIRM = 56
 #: ...and without PDQ's agreement (imported pHash-only lists, or PDQ unusable).
 PHASH_ALONE = 4
 
@@ -70,7 +71,7 @@ PHASH_ALONE = 4
 #: crops alike), so crops are left out rather than multiply false-match chances.
 REFERENCE_CROPS: tuple[tuple[str, float, float, float, float], ...] = ()
 #: Reference turns (degrees, counter-clockwise), each cropped to its largest upright box.
-REFERENCE_TURNS: tuple[float, ...] = (-5.5, 5.5)
+REFERENCE_TURNS: tuple[float, ...] = (-7.25, -5.5, -3.75, 3.75, 5.5, 7.25)
 
 #: Views whose PDQ is compared at PDQ_PLAIN: the image itself, flipped or turned, trimmed.
 _PLAIN_PREFIXES = ("original", "trimmed")
@@ -272,6 +273,9 @@ class DecisionRule:
     """The project's decision rule (see the module docstring)."""
 
     name = "rule"
+    #: Bump on any change to the views: crawled images hashed by another version of the
+    #: rule are hashed again (``images.views_version``), not matched with stale views.
+    version = 1
 
     def __init__(self) -> None:
         self.thresholds: dict[str, int] = {"pdq": PDQ_LOOKUP, "phash": PHASH_LOOKUP}
@@ -330,6 +334,12 @@ class DecisionRule:
                     "trimmed",
                 )
             )
+        caption = regions.caption_box(work)
+        if caption is not None:
+            if box is None or not _same_box(caption, box):
+                grid = _box_grid(pixels, _scale(caption, factor, pixels))
+                bits, quality = pdq_from_grid(grid)
+                hashes.append(QueryHash(_pdq(bits, quality), "uncaptioned"))
         for index, region in enumerate(regions.regions(work), 1):
             if box is not None and _same_box(region, box):
                 continue
@@ -368,15 +378,17 @@ class DecisionRule:
         plain views (the query's plain, dihedral or trimmed views against the reference's
         plain hash) or within PDQ_DERIVED (28) when either side is a derived view; or a pHash
         match between plain views within PHASH_ALONE (4). A pHash match between plain views
-        within PHASH_CONFIRMED (10) is also a hit when a PDQ match of the same reference
-        image (``group``; the entry itself when None) is within PDQ_CONFIRM (40).
+        ("original" on both sides) within PHASH_CONFIRMED (14) is also a hit when the PDQ
+        match between the plain views of the same reference image (``group``; the entry
+        itself when None, so an imported pHash alone never gets PDQ's support) is within
+        PDQ_CONFIRM (56).
 
         Returns, for every reference entry with a hit, its hit of smallest distance
         (ties: the first in ``matches``), in the order of ``matches``.
         """
         confirmed: set[object] = set()
         for match in matches:
-            if match.algorithm == "pdq" and match.distance <= PDQ_CONFIRM:
+            if match.algorithm == "pdq" and _plain_pair(match) and match.distance <= PDQ_CONFIRM:
                 confirmed.add(_group(match))
         best: dict[int, ViewMatch] = {}
         order: dict[int, int] = {}
@@ -436,6 +448,7 @@ class DecisionRule:
         pdq_confirm = np.zeros((n_q, n_r), dtype=bool)
         for algorithm in ("pdq", "phash"):
             q_bits, q_owner, q_plain = _pack(queries, algorithm, query_side=True)
+            q_original = _originals(queries, algorithm)
             r_bits, r_owner, r_plain = _pack(refs, algorithm, query_side=False)
             if not len(q_bits) or not len(r_bits):
                 continue
@@ -448,7 +461,8 @@ class DecisionRule:
                 if algorithm == "pdq":
                     hit = distance <= np.where(plain, PDQ_PLAIN, PDQ_DERIVED)
                     _scatter(alone, owners, r_owner, hit)
-                    _scatter(pdq_confirm, owners, r_owner, distance <= PDQ_CONFIRM)
+                    both = q_original[start:stop, None] & r_plain[None, :]
+                    _scatter(pdq_confirm, owners, r_owner, both & (distance <= PDQ_CONFIRM))
                 else:
                     _scatter(alone, owners, r_owner, plain & (distance <= PHASH_ALONE))
                     _scatter(phash_near, owners, r_owner, plain & (distance <= PHASH_CONFIRMED))
@@ -480,6 +494,14 @@ def _pack(
         return np.zeros((0, 0), np.uint8), np.zeros(0, np.int64), np.zeros(0, bool)
     bits = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
     return bits, np.array(owners), np.array(plain)
+
+
+def _originals(items: Sequence[Sequence[QueryHash]], algorithm: str) -> np.ndarray:
+    """For every hash ``_pack`` packs, whether its view is "original"."""
+    return np.array(
+        [h.view == "original" for hashes in items for h in hashes if h.value.algorithm == algorithm],
+        dtype=bool,
+    )
 
 
 def _plain_pair(match: ViewMatch) -> bool:
