@@ -25,6 +25,19 @@ fraction of its time. It is a multi-index hash (Norouzi, Punjani and Fleet,
   every row is cheaper, the query scans every row instead (PDQ: r >= 66 at a
   million rows, 70 at ten million; pHash: r >= 16, 18). Both paths are exact;
   only their speed depends on the threshold. See benchmarks/matching.py.
+* A query is bound by random memory reads (about 40 ns each on the development
+  machine when done one after another, ~12 ns each inside a numpy gather): the
+  bucket bounds of each probe, the row numbers, and each candidate's hash. For
+  one-word hashes (pHash) the tables also keep the hashes themselves in table
+  order (8 bytes a row per table), so the candidates of a bucket are read as
+  one contiguous run and row numbers only for the matches: about twice as fast
+  at a million rows. PDQ would need 32 bytes a row per table (13 tables), so its
+  candidates are fetched by row number.
+* ``match_many`` answers a batch, one list per hash. A vectorised batch (every
+  probe of every query in a few numpy calls) was measured slower than one query
+  at a time (its temporaries leave the caches), so it loops over the hashes.
+* ``distance_to`` gives the exact distance to one reference entry in O(log n),
+  by a sorted copy of the entry ids (made again once TAIL_ROWS rows were added).
 
 New references are appended to a tail that every query scans by brute force,
 so a reference added while a crawl runs is matched by the very next query. The
@@ -34,7 +47,8 @@ doubled, which keeps the cost of an addition amortised O(1) per reference.
 Queries read an immutable snapshot, so adding from another thread is safe.
 
 Only the packed hashes, the entry and case ids and the tables are kept: no
-Python object per reference (PDQ: 147 bytes a hash at a million, pHash: 42).
+Python object per reference (PDQ: 147 bytes a hash at a million, pHash: 74;
+the sorted entry ids of ``distance_to``, 16 bytes a hash, once it is used).
 """
 
 from __future__ import annotations
