@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 #: A pixel has detail when it differs from a neighbour by more than this (grey levels).
-DETAIL = 6.0
+DETAIL = 2.5
 #: A line (row or column of a piece) is flat when at most this share of it has detail.
 FLAT_SHARE = 0.02
 #: Pieces smaller than this share of the image's area are dropped...
@@ -87,12 +87,22 @@ def regions(array: np.ndarray) -> list[Box]:
         and p[2] - p[0] >= MIN_SIDE * width
         and p[3] - p[1] >= MIN_SIDE * height
     ]
+    kept = [_trimmed(array, p) for p in kept]
     kept.sort(key=lambda p: (-(p[2] - p[0]) * (p[3] - p[1]), p))
     # The whole image (or nearly) is the original view already.
     kept = [
         p for p in kept if (p[2] - p[0]) * (p[3] - p[1]) < 0.9 * width * height
     ]
     return kept[:MAX_REGIONS]
+
+
+def _trimmed(array: np.ndarray, box: Box) -> Box:
+    """``box`` without the uniform borders inside it (the bars of a photo fitted in a frame)."""
+    left, top, right, bottom = box
+    inner = trim_box(array[top:bottom, left:right])
+    if inner is None:
+        return box
+    return left + inner[0], top + inner[1], left + inner[2], top + inner[3]
 
 
 def _cut(detail: np.ndarray, box: Box, out: list[Box], depth: int) -> None:

@@ -73,8 +73,11 @@ REFERENCE_CROPS: tuple[tuple[str, float, float, float, float], ...] = ()
 #: Reference turns (degrees, counter-clockwise), each cropped to its largest upright box.
 REFERENCE_TURNS: tuple[float, ...] = (-7.25, -5.5, -3.75, 3.75, 5.5, 7.25)
 
-#: Views whose PDQ is compared at PDQ_PLAIN: the image itself, flipped or turned, trimmed.
-_PLAIN_PREFIXES = ("original", "trimmed")
+#: Query views whose PDQ is compared at PDQ_PLAIN: the image itself, flipped or turned by
+#: quarter turns, trimmed (and its flips): the first part of the view's name is one of these.
+_PLAIN_QUERY = frozenset(
+    ("original", "trimmed", "flip_h", "flip_v", "rot180", "transpose", "rot90", "rot270", "transverse")
+)
 #: The only views whose pHash is matched (query side; the reference's is "original").
 _PHASH_VIEWS = ("original",)
 
@@ -363,9 +366,7 @@ class DecisionRule:
     def accepts(match: ViewMatch) -> bool:
         """Whether one match is a hit on its own."""
         if match.algorithm == "pdq":
-            plain = match.query_view.startswith(_PLAIN_PREFIXES) and match.reference_view == (
-                "original"
-            )
+            plain = _plain_query(match.query_view) and match.reference_view == "original"
             return match.distance <= (PDQ_PLAIN if plain else PDQ_DERIVED)
         if match.algorithm == "phash":
             return _plain_pair(match) and match.distance <= PHASH_ALONE
@@ -486,7 +487,7 @@ def _pack(
             owners.append(owner)
             if algorithm == "pdq":
                 plain.append(
-                    item.view.startswith(_PLAIN_PREFIXES) if query_side else item.view == "original"
+                    _plain_query(item.view) if query_side else item.view == "original"
                 )
             else:
                 plain.append(item.view in _PHASH_VIEWS if query_side else item.view == "original")
@@ -494,6 +495,10 @@ def _pack(
         return np.zeros((0, 0), np.uint8), np.zeros(0, np.int64), np.zeros(0, bool)
     bits = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
     return bits, np.array(owners), np.array(plain)
+
+
+def _plain_query(view: str) -> bool:
+    return view.split("/", 1)[0] in _PLAIN_QUERY
 
 
 def _originals(items: Sequence[Sequence[QueryHash]], algorithm: str) -> np.ndarray:

@@ -1,0 +1,254 @@
+"""The decision rule (monitor.hashing.rule): its views, its decision, its fast path."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pdqhash
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+
+from monitor.hashing import ALGORITHMS, HashValue, decode_image
+from monitor.hashing.algorithms import (
+    _PDQ_GRID,
+    PDQ_DIHEDRAL,
+    pdq_dihedral_from_grid,
+    pdq_hex,
+)
+from monitor.hashing.resample import HashInput
+from monitor.hashing.rule import DecisionRule, QueryHash, ViewMatch, _inscribed, query_hashes
+
+PHOTOS = Path(__file__).parent / "data" / "photos"
+MAX_PIXELS = 50_000_000
+
+
+def photo(name: str) -> Image.Image:
+    return Image.open(PHOTOS / f"{name}.jpg").convert("RGB")
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def rule() -> DecisionRule:
+    return DecisionRule()
+
+
+@pytest.fixture(scope="module")
+def astronaut(rule: DecisionRule) -> tuple[Image.Image, list[QueryHash]]:
+    image = photo("astronaut")
+    return image, rule.enrol(jpeg(image))
+
+
+# --------------------------------------------------------------------------- the API
+
+
+def test_views_start_with_the_plain_hashes(rule: DecisionRule) -> None:
+    decoded = decode_image(jpeg(photo("coffee")), max_pixels=MAX_PIXELS)
+    plain = [ALGORITHMS["pdq"].compute(decoded.input), ALGORITHMS["phash"].compute(decoded.input)]
+    for views in (rule.reference_views(decoded), rule.query_views(decoded)):
+        assert [v.view for v in views[:2]] == ["original", "original"]
+        assert [v.value for v in views[:2]] == plain  # the plain view is the algorithms' own
+        assert all(ALGORITHMS[v.value.algorithm].usable(v.value) for v in views)
+    assert set(rule.thresholds) == {"pdq", "phash"}
+
+
+def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
+    flat = jpeg(Image.new("RGB", (300, 200), (120, 120, 120)))
+    assert all(v.value.algorithm != "pdq" for v in rule.query(flat))
+    assert all(v.value.algorithm != "pdq" for v in rule.enrol(flat))
+
+
+def test_query_hashes_still_works() -> None:
+    views = query_hashes(photo("camera"))
+    assert views[0].view == "original" and len({v.view for v in views}) >= 8
+
+
+# --------------------------------------------------------------------------- dihedral
+
+
+@pytest.mark.parametrize("name", ["astronaut", "chelsea", "rocket"])
+def test_dihedral_variants_are_pdqhash_compute_dihedral(name: str) -> None:
+    grey = photo(name).convert("L").resize((240, 180))  # fits HASH_SIZE: exact PDQ
+    grid = HashInput(grey).project(_PDQ_GRID, _PDQ_GRID)
+    variants, quality = pdq_dihedral_from_grid(grid)
+    expected, expected_quality = pdqhash.compute_dihedral(np.asarray(grey.convert("RGB")))
+    assert quality == expected_quality
+    assert len(variants) == len(PDQ_DIHEDRAL) == 8
+    for bits, vector in zip(variants, expected, strict=True):
+        assert pdq_hex(bits) == np.packbits(vector.astype(np.uint8)).tobytes().hex()
+    assert pdq_hex(variants[0]) == ALGORITHMS["pdq"].compute(grey).value
+
+
+# --------------------------------------------------------------------------- copies match
+
+
+def _meme(image: Image.Image) -> Image.Image:
+    band = image.height // 6
+    sheet = Image.new("RGB", (image.width, image.height + 2 * band), (255, 255, 255))
+    sheet.paste(image, (0, band))
+    draw = ImageDraw.Draw(sheet)
+    draw.rectangle((image.width // 4, band // 4, 3 * image.width // 4, 3 * band // 4), fill=0)
+    draw.rectangle(
+        (image.width // 3, image.height + band + band // 4, 2 * image.width // 3, image.height + 2 * band - band // 4),
+        fill=0,
+    )
+    return sheet
+
+
+def _screenshot(image: Image.Image) -> Image.Image:
+    shot = Image.new("RGB", (900, 1100), (250, 250, 250))
+    draw = ImageDraw.Draw(shot)
+    draw.rectangle((0, 0, 900, 60), fill=(30, 30, 30))
+    for line in range(4):
+        draw.rectangle((40, 90 + 30 * line, 500, 104 + 30 * line), fill=(80, 80, 80))
+    fitted = ImageOps.contain(image, (820, 700))
+    shot.paste(fitted, (40, 230))
+    for line in range(3):
+        draw.rectangle((40, 960 + 30 * line, 600, 974 + 30 * line), fill=(80, 80, 80))
+    return shot
+
+
+def _collage(image: Image.Image, others: list[Image.Image]) -> Image.Image:
+    cell = (image.width // 2, image.height // 2)
+    gutter = 8
+    sheet = Image.new("RGB", (2 * cell[0] + 3 * gutter, 2 * cell[1] + 3 * gutter), (255, 255, 255))
+    for index, tile in enumerate([others[0], image, others[1], others[2]]):
+        column, row = index % 2, index // 2
+        sheet.paste(
+            ImageOps.fit(tile, cell),
+            (gutter + column * (cell[0] + gutter), gutter + row * (cell[1] + gutter)),
+        )
+    return sheet
+
+
+def _turned_on_white(image: Image.Image) -> Image.Image:
+    return image.rotate(6, Image.Resampling.BICUBIC, expand=True, fillcolor=(255, 255, 255))
+
+
+def _turned_and_cropped(image: Image.Image) -> Image.Image:
+    turned = image.rotate(-5, Image.Resampling.BICUBIC)
+    w, h = _inscribed(image.width, image.height, np.radians(5))  # the largest upright box
+    left, top = (image.width - w) // 2, (image.height - h) // 2
+    return turned.crop((left, top, left + w, top + h))
+
+
+COPIES = {
+    "recompressed": lambda im, others: Image.open(io.BytesIO(jpeg(im, 30))),
+    "mirrored": lambda im, others: ImageOps.mirror(im),
+    "rotated90": lambda im, others: im.transpose(Image.Transpose.ROTATE_90),
+    "rotated180": lambda im, others: im.transpose(Image.Transpose.ROTATE_180),
+    "padded": lambda im, others: ImageOps.expand(im, (40, 90, 60, 20), fill=(10, 200, 30)),
+    "letterboxed": lambda im, others: ImageOps.pad(im, (im.width, im.width * 16 // 9), color=0),
+    "mirrored letterbox": lambda im, others: ImageOps.mirror(
+        ImageOps.pad(im, (im.width * 2, im.height), color=0)
+    ),
+    "meme": lambda im, others: _meme(im),
+    "screenshot": lambda im, others: _screenshot(im),
+    "collage": _collage,
+    "turned on white": lambda im, others: _turned_on_white(im),
+    "turned and cropped": lambda im, others: _turned_and_cropped(im),
+}
+
+
+@pytest.mark.parametrize("kind", list(COPIES))
+def test_copies_match_their_original(
+    rule: DecisionRule, astronaut: tuple[Image.Image, list[QueryHash]], kind: str
+) -> None:
+    image, reference = astronaut
+    others = [photo(n) for n in ("brick", "coffee", "rocket")]
+    query = rule.query(jpeg(COPIES[kind](image, others)))
+    assert rule.matches(reference, query), [v.view for v in query]
+
+
+def test_different_photos_do_not_match(rule: DecisionRule) -> None:
+    names = sorted(p.stem for p in PHOTOS.glob("*.jpg"))
+    images = {n: photo(n) for n in names}
+    refs = [rule.enrol(jpeg(images[n])) for n in names]
+    queries = [rule.query(jpeg(images[n])) for n in names]
+    queries += [rule.query(jpeg(ImageOps.mirror(images[n]))) for n in names]
+    matrix = rule.match_matrix(refs, queries)
+    count = len(names)
+    expected = np.vstack([np.eye(count, dtype=bool)] * 2)
+    assert (matrix == expected).all()
+    # The fast path is decide()'s logic.
+    slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
+    assert (slow == matrix).all()
+
+
+# --------------------------------------------------------------------------- decide
+
+
+def _match(algorithm: str, distance: int, query_view: str = "original", reference_view: str = "original", entry: int = 1, group: object = "g") -> ViewMatch:
+    return ViewMatch(entry, group, 7, algorithm, distance, query_view, reference_view)
+
+
+def test_decide_accepts_pdq_within_its_thresholds(rule: DecisionRule) -> None:
+    assert rule.decide([_match("pdq", 31)]) == [_match("pdq", 31)]
+    assert rule.decide([_match("pdq", 31, "flip_h")]) == [_match("pdq", 31, "flip_h")]
+    assert rule.decide([_match("pdq", 32)]) == []
+    # Derived views (query regions, reference turns) are held to a stricter distance.
+    assert rule.decide([_match("pdq", 31, "region:1")]) == []
+    assert rule.decide([_match("pdq", 31, "original", "turn:+5.5")]) == []
+    assert rule.decide([_match("pdq", 20, "region:1")]) != []
+
+
+def test_decide_drops_weak_phash_only_matches(rule: DecisionRule) -> None:
+    assert rule.decide([_match("phash", 10, entry=2)]) == []
+    assert rule.decide([_match("phash", 4, entry=2)]) == [_match("phash", 4, entry=2)]
+    # pHash of a non-plain view never counts.
+    assert rule.decide([_match("phash", 0, "trimmed", entry=2)]) == []
+    # pHash within 14 counts with PDQ's agreement (plain views, same reference image)...
+    confirmed = rule.decide([_match("pdq", 50, entry=1), _match("phash", 12, entry=2)])
+    assert confirmed == [_match("phash", 12, entry=2)]
+    # ...not from another image, nor from a derived view, nor past 56.
+    assert rule.decide([_match("pdq", 50, group="h"), _match("phash", 12, entry=2)]) == []
+    assert rule.decide([_match("pdq", 50, "region:1"), _match("phash", 12, entry=2)]) == []
+    assert rule.decide([_match("pdq", 57), _match("phash", 12, entry=2)]) == []
+    # Imported entries without a group: a pHash is only supported by its own entry.
+    assert rule.decide([_match("pdq", 50, group=None), _match("phash", 12, entry=2, group=None)]) == []
+
+
+def test_decide_keeps_one_match_per_entry_deterministically(rule: DecisionRule) -> None:
+    matches = [
+        _match("pdq", 20, "flip_h", entry=1),
+        _match("pdq", 8, "trimmed", entry=1),
+        _match("pdq", 8, "original", entry=1),
+        _match("pdq", 12, entry=3, group="other"),
+    ]
+    assert rule.decide(matches) == [matches[1], matches[3]]
+    assert rule.decide(matches) == rule.decide(list(matches))
+    assert rule.decide([]) == []
+
+
+def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> None:
+    rng = np.random.default_rng(5)
+    base_pdq = rng.integers(0, 2, 256).astype(bool)
+    base_phash = rng.integers(0, 2, 64).astype(bool)
+
+    def near(bits: np.ndarray, flips: int) -> str:
+        bits = bits.copy()
+        bits[rng.choice(len(bits), flips, replace=False)] ^= True
+        return np.packbits(bits).tobytes().hex()
+
+    views = ["original", "flip_h", "trimmed", "region:1", "unturned"]
+    refs, queries = [], []
+    for _ in range(12):
+        refs.append(
+            [QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), "original"),
+             QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), "original"),
+             QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), "turn:+5.5")]
+        )
+        queries.append(
+            [QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), v) for v in views]
+            + [QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), "original")]
+        )
+    matrix = rule.match_matrix(refs, queries)
+    slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
+    assert (matrix == slow).all()
+    assert 0 < matrix.sum() < matrix.size
