@@ -223,3 +223,33 @@ def caption_box(array: np.ndarray) -> Box | None:
     if max(top, bottom) < 0.05 * height:
         return None
     return 0, top, width, height - bottom
+
+
+#: Gutters: lines of at least this grey level (and the image's edges are such lines).
+GUTTER_LEVEL = 200.0
+
+
+def grid_cells(pixels: np.ndarray) -> list[Box]:
+    """The cells of a grid of pictures separated by bright gutters (a collage), on the
+    decoded pixels (gutters are a few pixels wide), largest first; empty if the image does
+    not have a bright edge all around or is not cut into at least two cells."""
+    height, width = pixels.shape
+    if min(
+        float(pixels[0].min()),
+        float(pixels[-1].min()),
+        float(pixels[:, 0].min()),
+        float(pixels[:, -1].min()),
+    ) < GUTTER_LEVEL:
+        return []
+    rows = _runs(pixels.min(axis=1) < GUTTER_LEVEL)
+    columns = _runs(pixels.min(axis=0) < GUTTER_LEVEL)
+    cells = [
+        (left, top, right, bottom)
+        for top, bottom in rows
+        for left, right in columns
+        if bottom - top >= MIN_SIDE * height and right - left >= MIN_SIDE * width
+    ]
+    if len(cells) < 2:
+        return []
+    cells.sort(key=lambda p: (-(p[2] - p[0]) * (p[3] - p[1]), p))
+    return cells[:MAX_REGIONS]

@@ -349,6 +349,9 @@ class DecisionRule:
             grid = _box_grid(pixels, _scale(region, factor, pixels))
             bits, quality = pdq_from_grid(grid)
             hashes.append(QueryHash(_pdq(bits, quality), f"region:{index}"))
+        for index, cell in enumerate(regions.grid_cells(pixels), 1):
+            bits, quality = pdq_from_grid(_box_grid(pixels, cell))
+            hashes.append(QueryHash(_pdq(bits, quality), f"cell:{index}"))
         turned = regions.fill_rotation(work)
         if turned is not None:
             angle, inner = turned
