@@ -11,7 +11,9 @@
 4. Prints, per family, the recall (share of copies matched to *their own* reference),
    and the false-positive rate: pairs (photo i's query, photo j's reference), j != i, that
    match, over every such pair, for the originals and for the copies, with the number of
-   pairs tested and the number of independent photo pairs behind the rate.
+   pairs tested and the number of independent photo pairs behind the rate. A collage
+   shows two or three other photos of the set: its matches with those are right, and are
+   reported apart, not counted as false positives.
 
 A matcher is any object with ``name``, ``enrol(image_bytes) -> ref``,
 ``query(image_bytes) -> q`` and ``matches(ref, q) -> bool``; one that also has

@@ -18,7 +18,13 @@ from monitor.hashing.algorithms import (
     pdq_hex,
 )
 from monitor.hashing.resample import HashInput
-from monitor.hashing.rule import DecisionRule, QueryHash, ViewMatch, _inscribed, query_hashes
+from monitor.hashing.rule import (
+    DecisionRule,
+    QueryHash,
+    ViewMatch,
+    _inscribed,
+    query_hashes,
+)
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 MAX_PIXELS = 50_000_000
@@ -55,7 +61,7 @@ def test_views_start_with_the_plain_hashes(rule: DecisionRule) -> None:
         assert [v.view for v in views[:2]] == ["original", "original"]
         assert [v.value for v in views[:2]] == plain  # the plain view is the algorithms' own
         assert all(ALGORITHMS[v.value.algorithm].usable(v.value) for v in views)
-    assert set(rule.thresholds) == {"pdq", "phash"}
+    assert set(rule.thresholds) == {"pdq", "phash", "dhash"}
 
 
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
@@ -94,9 +100,9 @@ def _meme(image: Image.Image) -> Image.Image:
     sheet.paste(image, (0, band))
     draw = ImageDraw.Draw(sheet)
     draw.rectangle((image.width // 4, band // 4, 3 * image.width // 4, 3 * band // 4), fill=0)
+    bottom = image.height + band
     draw.rectangle(
-        (image.width // 3, image.height + band + band // 4, 2 * image.width // 3, image.height + 2 * band - band // 4),
-        fill=0,
+        (image.width // 3, bottom + band // 4, 2 * image.width // 3, bottom + 3 * band // 4), fill=0
     )
     return sheet
 
@@ -117,7 +123,8 @@ def _screenshot(image: Image.Image) -> Image.Image:
 def _collage(image: Image.Image, others: list[Image.Image]) -> Image.Image:
     cell = (image.width // 2, image.height // 2)
     gutter = 8
-    sheet = Image.new("RGB", (2 * cell[0] + 3 * gutter, 2 * cell[1] + 3 * gutter), (255, 255, 255))
+    size = (2 * cell[0] + 3 * gutter, 2 * cell[1] + 3 * gutter)
+    sheet = Image.new("RGB", size, (255, 255, 255))
     for index, tile in enumerate([others[0], image, others[1], others[2]]):
         column, row = index % 2, index // 2
         sheet.paste(
@@ -184,7 +191,14 @@ def test_different_photos_do_not_match(rule: DecisionRule) -> None:
 # --------------------------------------------------------------------------- decide
 
 
-def _match(algorithm: str, distance: int, query_view: str = "original", reference_view: str = "original", entry: int = 1, group: object = "g") -> ViewMatch:
+def _match(
+    algorithm: str,
+    distance: int,
+    query_view: str = "original",
+    reference_view: str = "original",
+    entry: int = 1,
+    group: object = "g",
+) -> ViewMatch:
     return ViewMatch(entry, group, 7, algorithm, distance, query_view, reference_view)
 
 
@@ -209,9 +223,14 @@ def test_decide_drops_weak_phash_only_matches(rule: DecisionRule) -> None:
     # ...not from another image, nor from a derived view, nor past 56.
     assert rule.decide([_match("pdq", 50, group="h"), _match("phash", 12, entry=2)]) == []
     assert rule.decide([_match("pdq", 50, "region:1"), _match("phash", 12, entry=2)]) == []
-    assert rule.decide([_match("pdq", 57), _match("phash", 12, entry=2)]) == []
+    assert rule.decide([_match("pdq", 65), _match("phash", 12, entry=2)]) == []
+    # dHash likewise, never alone.
+    assert rule.decide([_match("dhash", 0, entry=3)]) == []
+    with_pdq = [_match("pdq", 60), _match("dhash", 9, entry=3)]
+    assert rule.decide(with_pdq) == [_match("dhash", 9, entry=3)]
     # Imported entries without a group: a pHash is only supported by its own entry.
-    assert rule.decide([_match("pdq", 50, group=None), _match("phash", 12, entry=2, group=None)]) == []
+    alone = [_match("pdq", 50, group=None), _match("phash", 12, entry=2, group=None)]
+    assert rule.decide(alone) == []
 
 
 def test_decide_keeps_one_match_per_entry_deterministically(rule: DecisionRule) -> None:
@@ -236,18 +255,20 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
         bits[rng.choice(len(bits), flips, replace=False)] ^= True
         return np.packbits(bits).tobytes().hex()
 
-    views = ["original", "flip_h", "trimmed", "region:1", "unturned"]
+    def pdq(view: str) -> QueryHash:
+        return QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), view)
+
+    def phash(view: str) -> QueryHash:
+        return QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), view)
+
+    def dhash(view: str) -> QueryHash:
+        return QueryHash(HashValue("dhash", near(base_phash, int(rng.integers(0, 20)))), view)
+
+    views = ["original", "flip_h", "trimmed", "region:1", "unturned", "cell:1"]
     refs, queries = [], []
     for _ in range(12):
-        refs.append(
-            [QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), "original"),
-             QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), "original"),
-             QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), "turn:+5.5")]
-        )
-        queries.append(
-            [QueryHash(HashValue("pdq", near(base_pdq, int(rng.integers(0, 70))), 100), v) for v in views]
-            + [QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), "original")]
-        )
+        refs.append([pdq("original"), phash("original"), dhash("original"), pdq("turn:+5.5")])
+        queries.append([pdq(v) for v in views] + [phash("original"), dhash("original")])
     matrix = rule.match_matrix(refs, queries)
     slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
     assert (matrix == slow).all()

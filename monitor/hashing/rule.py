@@ -7,20 +7,27 @@ One global hash misses most republished copies: a mirrored, rotated, letterboxed
 cropped copy, a meme, a screenshot or a collage hashes far from its original. The rule
 adds views on both sides:
 
-- reference side (``reference_views``, computed once when an image is enrolled): the
-  plain PDQ and pHash, and PDQ hashes of a few crops of the image and of the image turned
-  by a few degrees (``REFERENCE_CROPS``, ``REFERENCE_TURNS``), so that a cropped or
-  slightly rotated copy still lands near one of them. Imported hash lists only have the
-  plain hashes.
-- query side (``query_views``, for every crawled image, a few hundred microseconds): the
-  plain PDQ and pHash, PDQ's eight dihedral variants from one DCT (flips, quarter turns),
-  the image with uniform borders trimmed (padding, letterboxes), the large rectangles
-  that flat lines separate (``regions``: the photo of a meme or a screenshot, each tile of
-  a collage) and a photo turned and shown whole on a flat background, turned back.
+- reference side (``reference_views``, once per enrolled image): the plain PDQ, pHash and dHash,
+  and the PDQ of the image turned by +-3.75, 5.5 and 7.25 degrees and cropped to its
+  largest upright box (``REFERENCE_TURNS``: a copy turned by a few degrees and cropped
+  lands near one of them). Imported hash lists have the plain hashes only.
+- query side (``query_views``, every crawled image; about 1.7 ms at 1 MP and 2.4 ms at
+  3 MP beyond decoding and the plain hashes, on a loaded 2-core machine): the plain PDQ,
+  pHash and dHash; PDQ of the seven other dihedral transforms (mirrors, quarter turns: the flips are
+  applied to the projection operators, so a mirrored copy hashes within a few bits); the
+  image with uniform borders trimmed (padding, letterboxes; with its dihedral transforms);
+  the image without the caption bands of a meme; the large rectangles that flat lines
+  separate (the photo in a screenshot, ``regions.regions``); the cells of a grid with
+  bright gutters (a collage); a photo turned by a few degrees and shown whole on a flat
+  background, turned back. Regions are found on the block-averaged pixels (``coarse``) and
+  hashed on the decoded pixels (PDQ moves 15-30 bits when hashed at 200 px instead).
 
-``decide`` keeps the matches that are hits (see its docstring): PDQ within its threshold,
-stricter when both sides are derived views; pHash only with the agreement of PDQ on the
-same reference image, or very close, and only between plain views.
+``decide`` keeps the matches that are hits (see its docstring): PDQ within 31 between plain
+views, within 28 when either side is a derived view (a region, a reference turn); pHash only
+between the plain views, within 4 alone or within 14 when PDQ's plain views of the same
+reference image agree within 64 (or dHash, computed for the plain views, within 10 with that
+same agreement). The index must therefore be queried at PDQ 64, pHash 14 and dHash 10
+(``thresholds``).
 """
 
 from __future__ import annotations
@@ -50,8 +57,9 @@ from monitor.hashing.resample import HashInput, _composed, pillow_matrix
 MAX_PIXELS = 200_000_000
 
 #: Distances at which the index is queried (every match ``decide`` can accept is within).
-PDQ_LOOKUP = 56
+PDQ_LOOKUP = 64
 PHASH_LOOKUP = 14
+DHASH_LOOKUP = 10
 
 #: PDQ distance accepted between two plain or dihedral/trimmed views.
 PDQ_PLAIN = 31
@@ -62,7 +70,10 @@ PDQ_DERIVED = 28
 #: reference image agree within PDQ_CONFIRM: two weak agreements make a hit (stickers,
 #: watermarks, captions move both hashes, unrelated photos are far on both)...
 PHASH_CONFIRMED = 14
-PDQ_CONFIRM = 56
+PDQ_CONFIRM = 64
+#: dHash, only between plain views and only with PDQ's agreement (alone it is too weak:
+#: unrelated photos of the benchmark come within 10 bits 12 times in 94,000 pairs).
+DHASH_CONFIRMED = 10
 #: ...and without PDQ's agreement (imported pHash-only lists, or PDQ unusable).
 PHASH_ALONE = 4
 
@@ -76,7 +87,17 @@ REFERENCE_TURNS: tuple[float, ...] = (-7.25, -5.5, -3.75, 3.75, 5.5, 7.25)
 #: Query views whose PDQ is compared at PDQ_PLAIN: the image itself, flipped or turned by
 #: quarter turns, trimmed (and its flips): the first part of the view's name is one of these.
 _PLAIN_QUERY = frozenset(
-    ("original", "trimmed", "flip_h", "flip_v", "rot180", "transpose", "rot90", "rot270", "transverse")
+    (
+        "original",
+        "trimmed",
+        "flip_h",
+        "flip_v",
+        "rot180",
+        "transpose",
+        "rot90",
+        "rot270",
+        "transverse",
+    )
 )
 #: The only views whose pHash is matched (query side; the reference's is "original").
 _PHASH_VIEWS = ("original",)
@@ -218,10 +239,12 @@ def _scale(box: regions.Box, factor: int, pixels: np.ndarray) -> regions.Box:
     if factor == 1:
         return left, top, right, bottom
     span = 2 * factor
-    top += _flat_lead(pixels[max(0, top - factor) : top + span, left:right], top - max(0, top - factor))
-    bottom -= _flat_lead(pixels[max(top, bottom - span) : bottom + factor, left:right][::-1], min(height, bottom + factor) - bottom)
-    left += _flat_lead(pixels[top:bottom, max(0, left - factor) : left + span].T, left - max(0, left - factor))
-    right -= _flat_lead(pixels[top:bottom, max(left, right - span) : right + factor].T[::-1], min(width, right + factor) - right)
+    above, before = max(0, top - factor), max(0, left - factor)
+    below, after = min(height, bottom + factor), min(width, right + factor)
+    top += _flat_lead(pixels[above : top + span, left:right], top - above)
+    bottom -= _flat_lead(pixels[max(top, bottom - span) : below, left:right][::-1], below - bottom)
+    left += _flat_lead(pixels[top:bottom, before : left + span].T, left - before)
+    right -= _flat_lead(pixels[top:bottom, max(left, right - span) : after].T[::-1], after - right)
     return left, top, right, bottom
 
 
@@ -281,9 +304,14 @@ class DecisionRule:
     version = 1
 
     def __init__(self) -> None:
-        self.thresholds: dict[str, int] = {"pdq": PDQ_LOOKUP, "phash": PHASH_LOOKUP}
+        self.thresholds: dict[str, int] = {
+            "pdq": PDQ_LOOKUP,
+            "phash": PHASH_LOOKUP,
+            "dhash": DHASH_LOOKUP,
+        }
         self._pdq = ALGORITHMS["pdq"]
         self._phash = ALGORITHMS["phash"]
+        self._dhash = ALGORITHMS["dhash"]
 
     # ------------------------------------------------------------------ views
 
@@ -293,10 +321,11 @@ class DecisionRule:
         return [
             QueryHash(_pdq(bits, quality), "original"),
             QueryHash(self._phash.compute(image), "original"),
+            QueryHash(self._dhash.compute(image), "original"),
         ]
 
     def reference_views(self, decoded: DecodedImage) -> list[QueryHash]:
-        """Every hash to store for an enrolled reference image: the plain PDQ and pHash
+        """Every hash to store for an enrolled reference image: the plain PDQ, pHash (and dHash)
         (view "original") first, then PDQ of a few crops and turns of the image."""
         image = decoded.input
         hashes = self._plain(image)
@@ -315,7 +344,7 @@ class DecisionRule:
         return [h for h in hashes if self._usable(h.value)]
 
     def query_views(self, decoded: DecodedImage) -> list[QueryHash]:
-        """Every hash to look up for a crawled image: the plain PDQ and pHash (view
+        """Every hash to look up for a crawled image: the plain PDQ, pHash, dHash (view
         "original") first, PDQ's other dihedral variants, then the trimmed image (PDQ's
         eight variants and pHash), the regions and a turned-back photo (PDQ)."""
         image = decoded.input
@@ -373,7 +402,7 @@ class DecisionRule:
             return match.distance <= (PDQ_PLAIN if plain else PDQ_DERIVED)
         if match.algorithm == "phash":
             return _plain_pair(match) and match.distance <= PHASH_ALONE
-        return match.distance <= ALGORITHMS[match.algorithm].default_threshold
+        return False  # dHash (and any other algorithm) only with PDQ's agreement
 
     def decide(self, matches: Sequence[ViewMatch]) -> list[ViewMatch]:
         """The hits among every match the index returned for one crawled image.
@@ -381,11 +410,11 @@ class DecisionRule:
         A match is a hit when (``accepts``) it is a PDQ match within PDQ_PLAIN (31) between
         plain views (the query's plain, dihedral or trimmed views against the reference's
         plain hash) or within PDQ_DERIVED (28) when either side is a derived view; or a pHash
-        match between plain views within PHASH_ALONE (4). A pHash match between plain views
-        ("original" on both sides) within PHASH_CONFIRMED (14) is also a hit when the PDQ
-        match between the plain views of the same reference image (``group``; the entry
-        itself when None, so an imported pHash alone never gets PDQ's support) is within
-        PDQ_CONFIRM (56).
+        match between plain views within PHASH_ALONE (4). A pHash match within
+        PHASH_CONFIRMED (14), or a dHash match within DHASH_CONFIRMED (10), between plain
+        views ("original" on both sides) is also a hit when the PDQ match between the plain
+        views of the same reference image (``group``; the entry itself when None, so an
+        imported pHash alone never gets PDQ's support) is within PDQ_CONFIRM (64).
 
         Returns, for every reference entry with a hit, its hit of smallest distance
         (ties: the first in ``matches``), in the order of ``matches``.
@@ -398,9 +427,8 @@ class DecisionRule:
         order: dict[int, int] = {}
         for index, match in enumerate(matches):
             hit = self.accepts(match) or (
-                match.algorithm == "phash"
-                and _plain_pair(match)
-                and match.distance <= PHASH_CONFIRMED
+                _plain_pair(match)
+                and match.distance <= _CONFIRMED.get(match.algorithm, -1)
                 and _group(match) in confirmed
             )
             if not hit:
@@ -450,7 +478,7 @@ class DecisionRule:
         alone = np.zeros((n_q, n_r), dtype=bool)
         phash_near = np.zeros((n_q, n_r), dtype=bool)
         pdq_confirm = np.zeros((n_q, n_r), dtype=bool)
-        for algorithm in ("pdq", "phash"):
+        for algorithm in ("pdq", "phash", "dhash"):
             q_bits, q_owner, q_plain = _pack(queries, algorithm, query_side=True)
             q_original = _originals(queries, algorithm)
             r_bits, r_owner, r_plain = _pack(refs, algorithm, query_side=False)
@@ -468,8 +496,10 @@ class DecisionRule:
                     both = q_original[start:stop, None] & r_plain[None, :]
                     _scatter(pdq_confirm, owners, r_owner, both & (distance <= PDQ_CONFIRM))
                 else:
-                    _scatter(alone, owners, r_owner, plain & (distance <= PHASH_ALONE))
-                    _scatter(phash_near, owners, r_owner, plain & (distance <= PHASH_CONFIRMED))
+                    if algorithm == "phash":
+                        _scatter(alone, owners, r_owner, plain & (distance <= PHASH_ALONE))
+                    near = plain & (distance <= _CONFIRMED[algorithm])
+                    _scatter(phash_near, owners, r_owner, near)
         return alone | (phash_near & pdq_confirm)
 
 
@@ -500,6 +530,10 @@ def _pack(
     return bits, np.array(owners), np.array(plain)
 
 
+#: Distances at which a plain-view match is a hit with PDQ's agreement (``decide``).
+_CONFIRMED = {"phash": PHASH_CONFIRMED, "dhash": DHASH_CONFIRMED}
+
+
 def _plain_query(view: str) -> bool:
     return view.split("/", 1)[0] in _PLAIN_QUERY
 
@@ -507,7 +541,7 @@ def _plain_query(view: str) -> bool:
 def _originals(items: Sequence[Sequence[QueryHash]], algorithm: str) -> np.ndarray:
     """For every hash ``_pack`` packs, whether its view is "original"."""
     return np.array(
-        [h.view == "original" for hashes in items for h in hashes if h.value.algorithm == algorithm],
+        [h.view == "original" for hs in items for h in hs if h.value.algorithm == algorithm],
         dtype=bool,
     )
 
