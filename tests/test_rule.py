@@ -61,7 +61,7 @@ def test_views_start_with_the_plain_hashes(rule: DecisionRule) -> None:
         assert [v.view for v in views[:2]] == ["original", "original"]
         assert [v.value for v in views[:2]] == plain  # the plain view is the algorithms' own
         assert all(ALGORITHMS[v.value.algorithm].usable(v.value) for v in views)
-    assert set(rule.thresholds) == {"pdq", "phash", "dhash"}
+    assert set(rule.thresholds) == {"pdq", "phash"}
 
 
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
@@ -224,10 +224,8 @@ def test_decide_drops_weak_phash_only_matches(rule: DecisionRule) -> None:
     assert rule.decide([_match("pdq", 50, group="h"), _match("phash", 12, entry=2)]) == []
     assert rule.decide([_match("pdq", 50, "region:1"), _match("phash", 12, entry=2)]) == []
     assert rule.decide([_match("pdq", 65), _match("phash", 12, entry=2)]) == []
-    # dHash likewise, never alone.
-    assert rule.decide([_match("dhash", 0, entry=3)]) == []
-    with_pdq = [_match("pdq", 60), _match("dhash", 9, entry=3)]
-    assert rule.decide(with_pdq) == [_match("dhash", 9, entry=3)]
+    # Algorithms the rule does not look up never count.
+    assert rule.decide([_match("pdq", 60), _match("dhash", 0, entry=3)]) == []
     # Imported entries without a group: a pHash is only supported by its own entry.
     alone = [_match("pdq", 50, group=None), _match("phash", 12, entry=2, group=None)]
     assert rule.decide(alone) == []
@@ -261,14 +259,11 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
     def phash(view: str) -> QueryHash:
         return QueryHash(HashValue("phash", near(base_phash, int(rng.integers(0, 20)))), view)
 
-    def dhash(view: str) -> QueryHash:
-        return QueryHash(HashValue("dhash", near(base_phash, int(rng.integers(0, 20)))), view)
-
     views = ["original", "flip_h", "trimmed", "region:1", "unturned", "cell:1"]
     refs, queries = [], []
     for _ in range(12):
-        refs.append([pdq("original"), phash("original"), dhash("original"), pdq("turn:+5.5")])
-        queries.append([pdq(v) for v in views] + [phash("original"), dhash("original")])
+        refs.append([pdq("original"), phash("original"), pdq("turn:+5.5")])
+        queries.append([pdq(v) for v in views] + [phash("original")])
     matrix = rule.match_matrix(refs, queries)
     slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
     assert (matrix == slow).all()

@@ -163,7 +163,7 @@ def reference_implementations() -> dict[str, Callable[[Image.Image], str]]:
     }
 
 
-# --------------------------------------------------------------------------- PDQ's dihedral variants
+# --------------------------------------------------------------------------- PDQ's dihedral
 
 #: The eight dihedral variants in ``pdqhash.compute_dihedral``'s order, each as
 #: (transpose the coefficients, negate odd vertical frequencies, negate odd horizontal ones).

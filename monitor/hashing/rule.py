@@ -7,13 +7,13 @@ One global hash misses most republished copies: a mirrored, rotated, letterboxed
 cropped copy, a meme, a screenshot or a collage hashes far from its original. The rule
 adds views on both sides:
 
-- reference side (``reference_views``, once per enrolled image): the plain PDQ, pHash and dHash,
+- reference side (``reference_views``, once per enrolled image): the plain PDQ and pHash,
   and the PDQ of the image turned by +-3.75, 5.5 and 7.25 degrees and cropped to its
   largest upright box (``REFERENCE_TURNS``: a copy turned by a few degrees and cropped
   lands near one of them). Imported hash lists have the plain hashes only.
 - query side (``query_views``, every crawled image; about 1.7 ms at 1 MP and 2.4 ms at
-  3 MP beyond decoding and the plain hashes, on a loaded 2-core machine): the plain PDQ,
-  pHash and dHash; PDQ of the seven other dihedral transforms (mirrors, quarter turns: the flips are
+  3 MP beyond decoding and the plain hashes, on a loaded 2-core machine): the plain PDQ
+  and pHash; PDQ of the seven other dihedral transforms (mirrors, quarter turns: the flips are
   applied to the projection operators, so a mirrored copy hashes within a few bits); the
   image with uniform borders trimmed (padding, letterboxes; with its dihedral transforms);
   the image without the caption bands of a meme; the large rectangles that flat lines
@@ -25,9 +25,9 @@ adds views on both sides:
 ``decide`` keeps the matches that are hits (see its docstring): PDQ within 31 between plain
 views, within 28 when either side is a derived view (a region, a reference turn); pHash only
 between the plain views, within 4 alone or within 14 when PDQ's plain views of the same
-reference image agree within 64 (or dHash, computed for the plain views, within 10 with that
-same agreement). The index must therefore be queried at PDQ 64, pHash 14 and dHash 10
-(``thresholds``).
+reference image agree within 64. The index must therefore be queried at PDQ 64 and pHash 14
+(``thresholds``). (dHash of the plain views, confirmed the same way, found a few more
+stickered copies in a trial; left out: a third hash for every image.)
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ MAX_PIXELS = 200_000_000
 #: Distances at which the index is queried (every match ``decide`` can accept is within).
 PDQ_LOOKUP = 64
 PHASH_LOOKUP = 14
-DHASH_LOOKUP = 10
 
 #: PDQ distance accepted between two plain or dihedral/trimmed views.
 PDQ_PLAIN = 31
@@ -71,9 +70,6 @@ PDQ_DERIVED = 28
 #: watermarks, captions move both hashes, unrelated photos are far on both)...
 PHASH_CONFIRMED = 14
 PDQ_CONFIRM = 64
-#: dHash, only between plain views and only with PDQ's agreement (alone it is too weak:
-#: unrelated photos of the benchmark come within 10 bits 12 times in 94,000 pairs).
-DHASH_CONFIRMED = 10
 #: ...and without PDQ's agreement (imported pHash-only lists, or PDQ unusable).
 PHASH_ALONE = 4
 
@@ -304,14 +300,9 @@ class DecisionRule:
     version = 1
 
     def __init__(self) -> None:
-        self.thresholds: dict[str, int] = {
-            "pdq": PDQ_LOOKUP,
-            "phash": PHASH_LOOKUP,
-            "dhash": DHASH_LOOKUP,
-        }
+        self.thresholds: dict[str, int] = {"pdq": PDQ_LOOKUP, "phash": PHASH_LOOKUP}
         self._pdq = ALGORITHMS["pdq"]
         self._phash = ALGORITHMS["phash"]
-        self._dhash = ALGORITHMS["dhash"]
 
     # ------------------------------------------------------------------ views
 
@@ -321,11 +312,10 @@ class DecisionRule:
         return [
             QueryHash(_pdq(bits, quality), "original"),
             QueryHash(self._phash.compute(image), "original"),
-            QueryHash(self._dhash.compute(image), "original"),
         ]
 
     def reference_views(self, decoded: DecodedImage) -> list[QueryHash]:
-        """Every hash to store for an enrolled reference image: the plain PDQ, pHash (and dHash)
+        """Every hash to store for an enrolled reference image: the plain PDQ and pHash
         (view "original") first, then PDQ of a few crops and turns of the image."""
         image = decoded.input
         hashes = self._plain(image)
@@ -344,7 +334,7 @@ class DecisionRule:
         return [h for h in hashes if self._usable(h.value)]
 
     def query_views(self, decoded: DecodedImage) -> list[QueryHash]:
-        """Every hash to look up for a crawled image: the plain PDQ, pHash, dHash (view
+        """Every hash to look up for a crawled image: the plain PDQ and pHash (view
         "original") first, PDQ's other dihedral variants, then the trimmed image (PDQ's
         eight variants and pHash), the regions and a turned-back photo (PDQ)."""
         image = decoded.input
@@ -402,7 +392,7 @@ class DecisionRule:
             return match.distance <= (PDQ_PLAIN if plain else PDQ_DERIVED)
         if match.algorithm == "phash":
             return _plain_pair(match) and match.distance <= PHASH_ALONE
-        return False  # dHash (and any other algorithm) only with PDQ's agreement
+        return False  # other algorithms (not looked up by this rule) never
 
     def decide(self, matches: Sequence[ViewMatch]) -> list[ViewMatch]:
         """The hits among every match the index returned for one crawled image.
@@ -411,10 +401,10 @@ class DecisionRule:
         plain views (the query's plain, dihedral or trimmed views against the reference's
         plain hash) or within PDQ_DERIVED (28) when either side is a derived view; or a pHash
         match between plain views within PHASH_ALONE (4). A pHash match within
-        PHASH_CONFIRMED (14), or a dHash match within DHASH_CONFIRMED (10), between plain
-        views ("original" on both sides) is also a hit when the PDQ match between the plain
-        views of the same reference image (``group``; the entry itself when None, so an
-        imported pHash alone never gets PDQ's support) is within PDQ_CONFIRM (64).
+        PHASH_CONFIRMED (14) between plain views ("original" on both sides) is also a hit
+        when the PDQ match between the plain views of the same reference image (``group``;
+        the entry itself when None, so an imported pHash alone never gets PDQ's support) is
+        within PDQ_CONFIRM (64).
 
         Returns, for every reference entry with a hit, its hit of smallest distance
         (ties: the first in ``matches``), in the order of ``matches``.
@@ -478,7 +468,7 @@ class DecisionRule:
         alone = np.zeros((n_q, n_r), dtype=bool)
         phash_near = np.zeros((n_q, n_r), dtype=bool)
         pdq_confirm = np.zeros((n_q, n_r), dtype=bool)
-        for algorithm in ("pdq", "phash", "dhash"):
+        for algorithm in ("pdq", "phash"):
             q_bits, q_owner, q_plain = _pack(queries, algorithm, query_side=True)
             q_original = _originals(queries, algorithm)
             r_bits, r_owner, r_plain = _pack(refs, algorithm, query_side=False)
@@ -531,7 +521,7 @@ def _pack(
 
 
 #: Distances at which a plain-view match is a hit with PDQ's agreement (``decide``).
-_CONFIRMED = {"phash": PHASH_CONFIRMED, "dhash": DHASH_CONFIRMED}
+_CONFIRMED = {"phash": PHASH_CONFIRMED}
 
 
 def _plain_query(view: str) -> bool:
