@@ -57,10 +57,17 @@ def trim_box(array: np.ndarray) -> Box | None:
 def _uniform_run(rows: np.ndarray) -> int:
     """How many leading rows are uniform and of the same colour as the first one."""
     first = float(np.median(rows[0]))
-    uniform = (rows.std(axis=1) <= BORDER_STD) & (np.abs(rows.mean(axis=1) - first) <= BORDER_STD)
-    if uniform.all():
-        return len(rows)
-    return int(np.argmin(uniform))
+    start, chunk = 0, 8  # most images have no border: look at a few rows first
+    while start < len(rows):
+        block = rows[start : start + chunk]
+        uniform = (block.std(axis=1) <= BORDER_STD) & (
+            np.abs(block.mean(axis=1) - first) <= BORDER_STD
+        )
+        if not uniform.all():
+            return start + int(np.argmin(uniform))
+        start += len(block)
+        chunk *= 2
+    return len(rows)
 
 
 def detail_map(array: np.ndarray) -> np.ndarray:
