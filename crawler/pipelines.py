@@ -23,8 +23,9 @@ from crawler.errors import ImageSkipped, classify
 from crawler.items import ImageResult, PageItem
 from crawler.runtime import Runtime, runtime
 from monitor.hashing import ImageRejected, hash_image_bytes
-from monitor.matching import MatchIndex
-from monitor.recording import Observation, known_image, load_references, record_page
+from monitor.hashing.pipeline import ORIGINAL
+from monitor.hashing.rule import QueryHash
+from monitor.recording import Observation, known_image, record_page
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class ImageHashPipeline(MediaPipeline):
         self.stats = crawler.stats
         self.max_bytes = rt.app.config.max_image_bytes
         self.max_pixels = rt.app.config.max_image_pixels
+        self.rule = rt.detector.rule
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImageHashPipeline:
@@ -74,7 +76,7 @@ class ImageHashPipeline(MediaPipeline):
         body = response.body
         self.stats.inc_value("monitor/images/bytes", len(body))
         sha256 = hashlib.sha256(body).hexdigest()
-        hashes = await self.rt.db(known_image, sha256)
+        hashes = await self.rt.db(known_image, sha256, self.rule.version)
         if hashes is None:
             hashes = await self._hash(body, sha256)
         else:
@@ -93,7 +95,12 @@ class ImageHashPipeline(MediaPipeline):
         try:
             # Decoding is CPU work: off the event loop, in a thread.
             hashes = await asyncio.to_thread(
-                hash_image_bytes, body, max_pixels=self.max_pixels, sha256=sha256
+                hash_image_bytes,
+                body,
+                max_pixels=self.max_pixels,
+                sha256=sha256,
+                views=self.rule.query_views,
+                views_version=self.rule.version,
             )
         except ImageRejected as exc:
             raise ImageSkipped(exc.kind, str(exc)) from None
@@ -120,26 +127,44 @@ class ImageHashPipeline(MediaPipeline):
 
 
 class MatchPipeline:
-    """Matches each hashed image against every hash entry of every open case, records hits."""
+    """Matches each hashed image with the decision rule against every hash entry of every
+    open case, and records the page's sightings and hits.
+
+    The index is loaded when the spider opens; before each page is matched, the
+    entries stored since are added and those of closed cases dropped, so a hash
+    added while the crawl runs is matched from the next page on.
+    """
 
     def __init__(self, crawler: Crawler, rt: Runtime) -> None:
         self.crawler = crawler
         self.rt = rt
         self.stats = crawler.stats
-        self.index = MatchIndex(rt.app.config.thresholds)
+        self.detector = rt.detector
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
         return cls(crawler, runtime(crawler))
 
     def open_spider(self, spider: Any = None) -> None:
-        self.index.add(self.rt.db_sync(load_references))
-        logger.info("matching against %d reference hashes", len(self.index))
+        loaded = self.rt.db_sync(self.detector.load)
+        logger.info(
+            "matching against %d reference hashes (%d made by older rules left out)",
+            len(self.detector),
+            loaded.older_rules,
+        )
 
     async def process_item(self, item: Any, spider: Any = None) -> Any:
         if not isinstance(item, PageItem) or not item.results:
             return item
-        observations = [self._observe(result) for result in item.results]
+        refreshed = await self.rt.db(self.detector.refresh)
+        if refreshed.added or refreshed.removed:
+            logger.info(
+                "reference hashes: %d added, %d removed while crawling",
+                refreshed.added,
+                refreshed.removed,
+            )
+        # Matching is CPU work: off the event loop, like hashing.
+        observations = await asyncio.to_thread(self._observe_all, item.results)
         site = self.crawler.spider
         hits, new_hits = await self.rt.db(
             record_page,
@@ -154,7 +179,13 @@ class MatchPipeline:
             self.stats.inc_value("monitor/hits_new", new_hits)
         return item
 
+    def _observe_all(self, results: list[ImageResult]) -> list[Observation]:
+        return [self._observe(result) for result in results]
+
     def _observe(self, result: ImageResult) -> Observation:
+        views = result.hashes.views
+        if not views:  # should not happen: every image is hashed with the rule's views
+            views = tuple(QueryHash(value, ORIGINAL) for value in result.hashes.hashes)
         return Observation(
             image_url=result.url,
             final_url=result.final_url if result.final_url != result.url else None,
@@ -162,5 +193,5 @@ class MatchPipeline:
             etag=result.etag,
             last_modified=result.last_modified,
             hashes=result.hashes,
-            matches=tuple(self.index.match(result.hashes.hashes)),
+            matches=tuple(self.detector.detect(views)),
         )

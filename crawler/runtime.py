@@ -15,6 +15,7 @@ from scrapy.crawler import Crawler
 
 from monitor.app import App, bootstrap
 from monitor.config import Config
+from monitor.detection import Detector
 
 T = TypeVar("T")
 
@@ -23,6 +24,8 @@ class Runtime:
     def __init__(self, app: App) -> None:
         self.app = app
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
+        #: The decision rule and the match index, shared by the pipelines.
+        self.detector = Detector()
 
     async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -55,12 +55,6 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Fernet key that encrypts victims' personal data. Empty: a key file "
         "<var>/secret.key is created on first use with mode 0600.",
-    ),
-    Setting(
-        "MONITOR_THRESHOLD_PDQ", "31", "Largest PDQ distance (of 256 bits) that counts as a hit."
-    ),
-    Setting(
-        "MONITOR_THRESHOLD_PHASH", "10", "Largest pHash distance (of 64 bits) that counts as a hit."
     ),
     Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1", "User-Agent header sent by the crawler."),
     Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
@@ -113,7 +107,6 @@ class Config:
     var_dir: Path
     database_url: str
     secret_key: str = ""
-    thresholds: Mapping[str, int] = field(default_factory=lambda: {"pdq": 31, "phash": 10})
     max_image_bytes: int = 25 * 1024 * 1024
     max_image_pixels: int = 64_000_000
     max_page_bytes: int = 10 * 1024 * 1024
@@ -132,10 +125,6 @@ class Config:
             var_dir=var_dir,
             database_url=_absolute_sqlite_url(url),
             secret_key=env.get("MONITOR_SECRET_KEY", ""),
-            thresholds={
-                "pdq": _int(env, "MONITOR_THRESHOLD_PDQ", 31),
-                "phash": _int(env, "MONITOR_THRESHOLD_PHASH", 10),
-            },
             max_image_bytes=_int(env, "MONITOR_MAX_IMAGE_BYTES", 25 * 1024 * 1024),
             max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
             max_page_bytes=_int(env, "MONITOR_MAX_PAGE_BYTES", 10 * 1024 * 1024),
@@ -161,8 +150,6 @@ class Config:
         }
         if self.allowed_addresses:
             env["MONITOR_ALLOWED_ADDRESSES"] = ",".join(self.allowed_addresses)
-        for algorithm, threshold in self.thresholds.items():
-            env[f"MONITOR_THRESHOLD_{algorithm.upper()}"] = str(threshold)
         if self.secret_key:
             env["MONITOR_SECRET_KEY"] = self.secret_key
         return env

@@ -5,8 +5,9 @@ Only hashes enter the system: image files are read, hashed in memory and let go.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -20,12 +21,13 @@ from monitor.errors import InvalidInput
 from monitor.hashing import (
     ALGORITHMS,
     FOREIGN_RULES,
-    HashValue,
     ImageRejected,
     current_versions,
     hash_image_bytes,
 )
+from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.registry import bit_lengths
+from monitor.hashing.rule import DecisionRule, QueryHash
 from monitor.hashlists import HashListError, ParsedHash, export_json, parse_hash_list
 
 
@@ -37,6 +39,10 @@ class NewHash:
     #: The hashing rules that made it: None for the current version of the algorithm
     #: (hashes computed here), FOREIGN_RULES (0) for lists that do not say.
     rules_version: int | None = None
+    #: Which view of the reference image (see monitor.hashing.rule), and the random
+    #: token shared by the hashes of one image (None: not grouped).
+    view: str = ORIGINAL
+    group_key: str | None = None
 
 
 @dataclass
@@ -60,20 +66,32 @@ def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
 
 
 def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = True) -> AddResult:
-    """Hash image files locally and store their hashes (never the images) in the case."""
+    """Hash image files locally and store their hashes (never the images) in the case.
+
+    Each image is stored as the decision rule's reference views: its plain hashes
+    and the extra views the rule enrols (crops...), grouped by a random token.
+    """
     result = AddResult()
     new: list[NewHash] = []
+    rule = DecisionRule()
     for path in iter_files(paths):
-        hashes = _hash_file(app, path, result)
-        if hashes is not None:
+        views = _hash_file(app, path, result, rule)
+        if views is not None:
             result.files += 1
-            new.extend(NewHash(h.algorithm, h.value, path.name if labels else None) for h in hashes)
+            group = secrets.token_hex(16)
+            label = path.name if labels else None
+            new.extend(
+                NewHash(v.value.algorithm, v.value.value, label, view=v.view, group_key=group)
+                for v in views
+            )
     added, duplicates = store_hashes(app, case_id, new, source="file")
     result.added, result.duplicates = added, duplicates
     return result
 
 
-def _hash_file(app: App, path: Path, result: AddResult) -> list[HashValue] | None:
+def _hash_file(
+    app: App, path: Path, result: AddResult, rule: DecisionRule
+) -> list[QueryHash] | None:
     try:
         size = path.stat().st_size
         if size > app.config.max_image_bytes:
@@ -84,17 +102,18 @@ def _hash_file(app: App, path: Path, result: AddResult) -> list[HashValue] | Non
         result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
         return None
     try:
-        hashes = hash_image_bytes(data, max_pixels=app.config.max_image_pixels)
+        hashes = hash_image_bytes(
+            data, max_pixels=app.config.max_image_pixels, views=rule.reference_views
+        )
     except ImageRejected as exc:
         result.skipped.append((str(path), _REASONS.get(exc.kind, str(exc))))
         return None
-    usable = [h for h in hashes.hashes if ALGORITHMS[h.algorithm].usable(h)]
     for h in hashes.hashes:
-        if h not in usable:
+        if not ALGORITHMS[h.algorithm].usable(h):
             result.skipped.append(
                 (str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})")
             )
-    return usable
+    return [v for v in hashes.views if ALGORITHMS[v.value.algorithm].usable(v.value)]
 
 
 _REASONS = {
@@ -119,14 +138,22 @@ def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
         parsed = parse_hash_list(text, bit_lengths())
     except HashListError as exc:
         raise InvalidInput(f"{path}: {exc}") from exc
-    return store_hashes(app, case_id, [_new(p) for p in parsed], source="import")
+    # A file's group numbers become fresh random tokens: one per image, per import.
+    tokens: dict[int, str] = {}
+    new = [
+        replace(_new(p), group_key=tokens.setdefault(p.group, secrets.token_hex(16)))
+        if p.group is not None
+        else _new(p)
+        for p in parsed
+    ]
+    return store_hashes(app, case_id, new, source="import")
 
 
 def _new(parsed: ParsedHash) -> NewHash:
     # Our JSON exports say which rules made each hash; other lists (StopNCII,
     # ThreatExchange, CSV, text) were made elsewhere and are matched against any version.
     version = FOREIGN_RULES if parsed.rules_version is None else parsed.rules_version
-    return NewHash(parsed.algorithm, parsed.value, parsed.label, version)
+    return NewHash(parsed.algorithm, parsed.value, parsed.label, version, parsed.view or ORIGINAL)
 
 
 def store_hashes(
@@ -166,6 +193,8 @@ def store_hashes(
                     label_enc=app.cipher.encrypt_optional(h.label),
                     source=source,
                     rules_version=version,
+                    view=h.view,
+                    group_key=h.group_key,
                 )
             )
             added += 1
@@ -200,17 +229,28 @@ def export_hash_list(app: App, case_id: int) -> str:
         ).all()
         audit.record(session, app.actor, "hashes.export", "case", case_id, count=len(entries))
         return export_json(
-            (e.algorithm, e.value, app.cipher.decrypt_optional(e.label_enc), e.rules_version)
+            (
+                e.algorithm,
+                e.value,
+                app.cipher.decrypt_optional(e.label_enc),
+                e.rules_version,
+                e.view,
+                e.group_key,
+            )
             for e in entries
         )
 
 
 def count_hashes(app: App, case_id: int) -> dict[str, int]:
+    """The case's plain hashes per algorithm (one per image and algorithm); the decision
+    rule's other views of the same images are not counted."""
     with app.db.session() as session:
         require_case(session, case_id)
         counts: dict[str, int] = {}
         for (algorithm,) in session.execute(
-            select(HashEntry.algorithm).where(HashEntry.case_id == case_id)
+            select(HashEntry.algorithm).where(
+                HashEntry.case_id == case_id, HashEntry.view == ORIGINAL
+            )
         ):
             counts[algorithm] = counts.get(algorithm, 0) + 1
         return counts

@@ -9,9 +9,11 @@ half-understood list.
 Accepted formats, detected from the content (never from the file name):
 
 1. JSON: the object ``export_json`` writes, or a bare list of
-   ``{"algorithm", "hash", "label"?, "quality"?, "rules_version"?}`` objects
-   (``rules_version``: the version of ncii-monitor's hashing rules that made the
-   hash, written by ``export_json`` when it is known).
+   ``{"algorithm", "hash", "label"?, "quality"?, "rules_version"?, "view"?, "group"?}``
+   objects (``rules_version``: the version of ncii-monitor's hashing rules that
+   made the hash, written by ``export_json`` when it is known; ``view``: which view
+   of the image the decision rule hashed, "original" when absent; ``group``: a
+   number shared by the entries of one image, meaningful within the file only).
 2. CSV with a header row naming ``algorithm`` and ``hash`` (and optionally
    ``label``) in any order and any case; other columns are ignored.
 3. ``ALGORITHM HEX [label words...]`` lines separated by whitespace.
@@ -98,6 +100,8 @@ class ParsedHash:
     line: int  # 1-based line in the file (JSON: 1-based index of the entry)
     quality: int | None = None  # PDQ quality (0-100) where the file gave one
     rules_version: int | None = None  # ncii-monitor's hashing rules version, where given
+    view: str | None = None  # the decision rule's view of the image, where given
+    group: int | None = None  # entries of one image share it, within one file
 
 
 class _Invalid(Exception):
@@ -308,6 +312,12 @@ def _json_entry(index: int, entry: Any, known: Mapping[str, int]) -> ParsedHash:
         raise _Invalid(f"'quality' must be a whole number from 0 to {MAX_QUALITY} or null")
     if rules_raw is not None and (type(rules_raw) is not int or not 0 <= rules_raw <= MAX_RULES):
         raise _Invalid(f"'rules_version' must be a whole number from 0 to {MAX_RULES} or null")
+    view_raw = entry.get("view")
+    group_raw = entry.get("group")
+    if view_raw is not None and (not isinstance(view_raw, str) or not _VIEW.fullmatch(view_raw)):
+        raise _Invalid("'view' must be a short name of letters, digits and ':/_.+-' or null")
+    if group_raw is not None and (type(group_raw) is not int or not 0 <= group_raw < 2**31):
+        raise _Invalid("'group' must be a whole number from 0 or null")
     algorithm = _algorithm(algorithm_raw, known)
     return ParsedHash(
         algorithm,
@@ -316,7 +326,13 @@ def _json_entry(index: int, entry: Any, known: Mapping[str, int]) -> ParsedHash:
         index,
         quality_raw,
         rules_raw,
+        view_raw,
+        group_raw,
     )
+
+
+#: What a view name may be (``monitor.hashing.rule`` names them).
+_VIEW = re.compile(r"[A-Za-z0-9:/_.+\-]{1,40}")
 
 
 # ----------------------------------------------------------------- line formats
@@ -468,14 +484,17 @@ def _csv_row(
 
 
 def export_json(
-    entries: Iterable[tuple[str, str, str | None] | tuple[str, str, str | None, int | None]],
+    entries: Iterable[tuple[Any, ...]],
     *,
     now: datetime | None = None,
 ) -> str:
-    """Write ``(algorithm, hex, label[, rules_version])`` entries as an ncii-monitor JSON hash list.
+    """Write ``(algorithm, hex, label[, rules_version[, view[, group]]])`` entries as an
+    ncii-monitor JSON hash list.
 
     ``rules_version`` (the version of the hashing rules that made the hash) is
-    written as the entry's ``"rules_version"`` when given and not None.
+    written as the entry's ``"rules_version"`` when given and not None; ``view``
+    when given and not "original"; ``group`` (any hashable: entries of one image
+    share it) as a number local to the file.
 
     Only hashes and their labels are written: no case reference, names or
     contact details, so a hash list can be shared without identifying anyone.
@@ -487,7 +506,8 @@ def export_json(
     if moment.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     stamp = moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    hashes = [_export_entry(index, *entry) for index, entry in enumerate(entries, start=1)]
+    groups: dict[Any, int] = {}
+    hashes = [_export_entry(index, groups, *entry) for index, entry in enumerate(entries, start=1)]
     document = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -499,7 +519,14 @@ def export_json(
 
 
 def _export_entry(
-    index: int, algorithm: str, value: str, label: str | None, rules_version: int | None = None
+    index: int,
+    groups: dict[Any, int],
+    algorithm: str,
+    value: str,
+    label: str | None,
+    rules_version: int | None = None,
+    view: str | None = None,
+    group: Any = None,
 ) -> dict[str, str | int | None]:
     try:
         name = algorithm.strip().lower()
@@ -512,6 +539,8 @@ def _export_entry(
             type(rules_version) is not int or not 0 <= rules_version <= MAX_RULES
         ):
             raise _Invalid(f"bad rules_version {rules_version!r}")
+        if view is not None and not _VIEW.fullmatch(view):
+            raise _Invalid(f"bad view {_show(view)}")
     except _Invalid as exc:
         raise ValueError(f"entry {index}: {exc}") from None
     entry: dict[str, str | int | None] = {
@@ -521,4 +550,8 @@ def _export_entry(
     }
     if rules_version is not None:
         entry["rules_version"] = rules_version
+    if view is not None and view != "original":
+        entry["view"] = view
+    if group is not None:
+        entry["group"] = groups.setdefault(group, len(groups))
     return entry

@@ -26,6 +26,8 @@ from monitor.hashing import (
     ImageHashes,
     current_versions,
 )
+from monitor.hashing.pipeline import ORIGINAL
+from monitor.hashing.rule import QueryHash, ViewMatch
 from monitor.matching import Match, Reference
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ class Observation:
     etag: str | None
     last_modified: str | None
     hashes: ImageHashes
-    matches: tuple[Match, ...]
+    matches: tuple[ViewMatch | Match, ...]
 
 
 def load_references(app: App) -> list[Reference]:
@@ -80,27 +82,44 @@ def load_references(app: App) -> list[Reference]:
     return references
 
 
-def known_image(app: App, sha256: str) -> ImageHashes | None:
-    """The stored hashes of bytes seen before, so they need not be decoded again."""
+def known_image(app: App, sha256: str, views_version: int | None = None) -> ImageHashes | None:
+    """The stored hashes of bytes seen before, so they need not be decoded again.
+
+    With ``views_version``, only if the decision rule of that version made the
+    stored views (they are returned in ``views``); None otherwise, so that the
+    image is hashed again.
+    """
     with app.db.session() as session:
         image = session.scalar(select(Image).where(Image.sha256 == sha256))
         if image is None:
             return None
+        if views_version is not None and image.views_version != views_version:
+            return None
         current = current_versions()
         rows = [
             r
-            for r in session.scalars(select(ImageHash).where(ImageHash.image_id == image.id))
+            for r in session.scalars(
+                select(ImageHash).where(ImageHash.image_id == image.id).order_by(ImageHash.id)
+            )
             if r.rules_version == current.get(r.algorithm)
         ]
-        if not set(DEFAULT_ALGORITHMS) <= {r.algorithm for r in rows}:
+        originals = [r for r in rows if r.view == ORIGINAL]
+        if not set(DEFAULT_ALGORITHMS) <= {r.algorithm for r in originals}:
             return None  # hashed by older rules (or not by every algorithm): hash it again
+        views: tuple[QueryHash, ...] = ()
+        if views_version is not None:
+            views = tuple(
+                QueryHash(HashValue(r.algorithm, r.value, r.quality), r.view) for r in rows
+            )
         return ImageHashes(
             sha256=image.sha256,
             size=image.size,
             width=image.width,
             height=image.height,
             format=image.format,
-            hashes=tuple(HashValue(r.algorithm, r.value, r.quality) for r in rows),
+            hashes=tuple(HashValue(r.algorithm, r.value, r.quality) for r in originals),
+            views=views,
+            views_version=views_version,
         )
 
 
@@ -145,33 +164,65 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
             height=hashes.height,
             format=hashes.format,
             first_seen=now,
+            views_version=hashes.views_version,
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
-    image_id = session.scalar(select(Image.id).where(Image.sha256 == hashes.sha256))
-    assert image_id is not None
+    image = session.execute(
+        select(Image.id, Image.views_version).where(Image.sha256 == hashes.sha256)
+    ).one()
+    image_id = image.id
     current = current_versions()
-    for value in hashes.hashes:
-        statement = insert(ImageHash).values(
-            image_id=image_id,
-            algorithm=value.algorithm,
-            value=value.value,
-            quality=value.quality,
-            rules_version=current[value.algorithm],
-        )
-        # A hash made by older rules is replaced by the one made now.
+    views = hashes.views or tuple(QueryHash(value, ORIGINAL) for value in hashes.hashes)
+    if hashes.views and image.views_version != hashes.views_version:
+        # Views of another rule version: replaced by these, whole.
         session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["image_id", "algorithm"],
-                set_={
-                    "value": statement.excluded.value,
-                    "quality": statement.excluded.quality,
-                    "rules_version": statement.excluded.rules_version,
-                },
-                where=ImageHash.rules_version != statement.excluded.rules_version,
+            ImageHash.__table__.delete().where(
+                ImageHash.image_id == image_id, ImageHash.view != ORIGINAL
             )
         )
+        session.execute(
+            Image.__table__.update()
+            .where(Image.id == image_id)
+            .values(views_version=hashes.views_version)
+        )
+    statement = insert(ImageHash)
+    # A hash made by older rules is replaced by the one made now.
+    statement = statement.on_conflict_do_update(
+        index_elements=["image_id", "algorithm", "view"],
+        set_={
+            "value": statement.excluded.value,
+            "quality": statement.excluded.quality,
+            "rules_version": statement.excluded.rules_version,
+        },
+        where=ImageHash.rules_version != statement.excluded.rules_version,
+    )
+    rows = [
+        dict(
+            image_id=image_id,
+            algorithm=view.value.algorithm,
+            view=view.view,
+            value=view.value.value,
+            quality=view.value.quality,
+            rules_version=current[view.value.algorithm],
+        )
+        for view in _distinct(views)
+    ]
+    if rows:
+        session.execute(statement, rows)
     return image_id
+
+
+def _distinct(views: Sequence[QueryHash]) -> list[QueryHash]:
+    """One hash per (algorithm, view): the first, should a rule name two views alike."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for view in views:
+        key = (view.value.algorithm, view.view)
+        if key not in seen:
+            seen.add(key)
+            kept.append(view)
+    return kept
 
 
 def _sighting_id(
@@ -208,13 +259,22 @@ def _sighting_id(
 
 
 def _hit(
-    session: Session, sighting_id: int, match: Match, run_id: int | None, now: datetime
+    session: Session,
+    sighting_id: int,
+    match: ViewMatch | Match,
+    run_id: int | None,
+    now: datetime,
 ) -> int:
     """Insert or refresh one hit; 1 if it is new. The unique constraint forbids duplicates."""
     existed = session.scalar(
         select(Hit.id).where(Hit.sighting_id == sighting_id, Hit.hash_entry_id == match.entry_id)
     )
-    latest = dict(last_seen=now, last_run_id=run_id, distance=match.distance)
+    latest = dict(
+        last_seen=now,
+        last_run_id=run_id,
+        distance=match.distance,
+        view=getattr(match, "query_view", ORIGINAL),
+    )
     statement = _insert(session)(Hit).values(
         sighting_id=sighting_id,
         hash_entry_id=match.entry_id,

@@ -45,14 +45,27 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 MAIN = "{{MAIN}}"  # placeholder for the main host's base URL, e.g. http://127.0.0.1:41234
 CDN = "{{CDN}}"  # placeholder for the CDN host's base URL, e.g. http://localhost:41235
 
 HTML = "text/html; charset=utf-8"
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-TRANSFORMS = ("exact", "resized", "recompressed", "cropped", "watermarked")
+TRANSFORMS = (
+    "exact",
+    "resized",
+    "recompressed",
+    "cropped",
+    "watermarked",
+    # Copies only the decision rule finds (monitor.hashing.rule): one global hash misses them.
+    "mirrored",
+    "rotated",
+    "letterboxed",
+    "captioned",
+)
+#: The transforms shown on /memes.html, one copy of each case photo each.
+RULE_TRANSFORMS = ("mirrored", "rotated", "letterboxed", "captioned")
 FORMS = (
     "img-src",
     "srcset",
@@ -105,7 +118,7 @@ class ExpectedImage:
     path: str  # path on its host (with the query string when pages use one)
     host: str  # "main" or "cdn"
     original: str | None  # case photo stem it is a copy of ("astronaut"), None for unrelated
-    transform: str  # "resized", "recompressed", "cropped", "watermarked", "exact", "unrelated"
+    transform: str  # one of TRANSFORMS, or "unrelated"
     pages: list[str]  # paths of the pages on the main host that reference it
     forms: list[str]  # the discovery forms used to reference it
     format: str = "jpg"  # "jpg", "png" or "webp"
@@ -245,6 +258,35 @@ def _watermarked(image: Image.Image) -> Image.Image:
     return Image.alpha_composite(base, overlay).convert("RGB")
 
 
+def _letterboxed(image: Image.Image) -> Image.Image:
+    """Shown inside a black 16:9 frame (bars of at least 10 % on two sides)."""
+    width, height = image.size
+    frame_h = round(height * 1.25)
+    frame_w = max(round(frame_h * 16 / 9), round(width * 1.25))
+    frame = Image.new("RGB", (frame_w, frame_h), (0, 0, 0))
+    frame.paste(image, ((frame_w - width) // 2, (frame_h - height) // 2))
+    return frame
+
+
+def _captioned(image: Image.Image) -> Image.Image:
+    """A meme: a white band with big black text above the picture."""
+    width, height = image.size
+    band = max(24, height // 6)
+    meme = Image.new("RGB", (width, height + band), (255, 255, 255))
+    meme.paste(image, (0, band))
+    draw = ImageDraw.Draw(meme)
+    text = "WHEN YOU SEE IT"
+    font = _font(max(12, band * 2 // 3))
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    draw.text(
+        ((width - (right - left)) // 2 - left, (band - (bottom - top)) // 2 - top),
+        text,
+        font=font,
+        fill=(0, 0, 0),
+    )
+    return meme
+
+
 def _copy_bytes(photo: _Photo, transform: str, fmt: str) -> bytes:
     if transform == "exact" and fmt == "jpg":
         return photo.data  # the very file: byte-identical repost
@@ -255,6 +297,10 @@ def _copy_bytes(photo: _Photo, transform: str, fmt: str) -> bytes:
         "resized": _resized,
         "cropped": _cropped,
         "watermarked": _watermarked,
+        "mirrored": ImageOps.mirror,
+        "rotated": lambda i: i.transpose(Image.Transpose.ROTATE_90),
+        "letterboxed": _letterboxed,
+        "captioned": _captioned,
     }[transform](photo.image)
     return _encode(pixels, fmt)
 
@@ -481,6 +527,7 @@ def _index_page(b: _Builder, stock: dict[str, list[str]], extra_pages: list[str]
         ("/styles.html", "Featured"),
         ("/video.html", "Videos"),
         ("/albums.html", "Albums"),
+        ("/memes.html", "Memes"),
         ("/posts/2024/repost.html", "Repost of the day"),
         ("/bad.html", "Broken uploads"),
         ("/hostile.html", "Spam"),
@@ -598,6 +645,17 @@ def _album_pages(b: _Builder, stock: dict[str, list[str]]) -> None:
 <img src="{query}" alt="resizing service URL">
 {"".join(stock[page])}"""
     b.page(page, "Summer", body)
+
+
+def _memes_page(b: _Builder) -> None:
+    """Mirrored, rotated, letterboxed and captioned copies: found by the decision rule only."""
+    page = "/memes.html"
+    tags = [
+        f'<img src="{b.ref(b.copy(b.c(i), t), page, "img-src")}" alt="lol">'
+        for i in range(min(4, len(b.case)))
+        for t in RULE_TRANSFORMS
+    ]
+    b.page(page, "Memes", "<h1>Memes</h1>\n" + "\n".join(tags))
 
 
 def _base_page(b: _Builder) -> None:
@@ -769,6 +827,7 @@ def build_sample_site(
     _styles_page(b, stock)
     _video_page(b, stock)
     _album_pages(b, stock)
+    _memes_page(b)
     _base_page(b)
     _orphan_and_private_pages(b)
     _robots_and_sitemap(b)

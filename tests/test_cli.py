@@ -12,6 +12,16 @@ import pytest
 from conftest import PHOTOS, Env, make_env
 
 from monitor.hashes import count_hashes
+from monitor.hashing import decode_image
+from monitor.hashing.rule import DecisionRule
+
+
+def reference_views(*paths: Path) -> int:
+    """How many hashes the decision rule stores for these image files."""
+    rule = DecisionRule()
+    return sum(
+        len(rule.reference_views(decode_image(p.read_bytes(), max_pixels=10**8))) for p in paths
+    )
 
 
 def ok(result) -> str:  # type: ignore[no-untyped-def]
@@ -85,7 +95,10 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
             "hashes", "add", case_id, str(tmp_path / "mine"), str(PHOTOS / "chelsea.jpg")
         )
     )
-    assert out.splitlines()[0] == "added 4 hashes from 2 files (0 already in the case)"
+    # Each image is stored as the decision rule's reference views: its plain PDQ and
+    # pHash and a few more PDQ views (turns).
+    views = reference_views(PHOTOS / "astronaut.jpg", PHOTOS / "chelsea.jpg")
+    assert out.splitlines()[0] == f"added {views} hashes from 2 files (0 already in the case)"
     skipped = {
         Path(line.split(":")[0].removeprefix("skipped ")).name: line
         for line in out.splitlines()[1:]
@@ -95,18 +108,22 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
     assert "corrupt" in skipped["broken.jpg"]
     assert "empty" in skipped["empty.png"]
     again = ok(sqlite_env.cli("hashes", "add", case_id, str(PHOTOS / "chelsea.jpg"), "--no-labels"))
-    assert again.startswith("added 0 hashes from 1 files (2 already in the case)")
+    chelsea = reference_views(PHOTOS / "chelsea.jpg")
+    assert again.startswith(f"added 0 hashes from 1 files ({chelsea} already in the case)")
     exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
     labels = sorted({h["label"] for h in exported["hashes"]})
     assert labels == ["a.jpg", "chelsea.jpg"]
-    assert sorted(h["algorithm"] for h in exported["hashes"]) == ["pdq", "pdq", "phash", "phash"]
+    plain = [h["algorithm"] for h in exported["hashes"] if "view" not in h]
+    assert sorted(plain) == ["pdq", "pdq", "phash", "phash"]
+    assert len(exported["hashes"]) == views
 
 
 def test_hashes_add_without_labels(sqlite_env: Env) -> None:
     case_id = ok(sqlite_env.cli("case", "add", "C")).strip()
     ok(sqlite_env.cli("hashes", "add", case_id, str(PHOTOS / "rocket.jpg"), "--no-labels"))
     exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
-    assert [h["label"] for h in exported["hashes"]] == [None, None]
+    labels = [h["label"] for h in exported["hashes"]]
+    assert labels == [None] * reference_views(PHOTOS / "rocket.jpg") and len(labels) >= 2
 
 
 def test_hashes_add_errors_change_nothing(sqlite_env: Env) -> None:
@@ -197,7 +214,14 @@ def test_export_import_round_trip(sqlite_env: Env, tmp_path: Path) -> None:
     exported = tmp_path / "export.json"
     exported.write_text(ok(sqlite_env.cli("hashes", "export", first)))
     second = ok(sqlite_env.cli("case", "add", "C2")).strip()
-    assert ok(sqlite_env.cli("hashes", "import", second, str(exported))).startswith("imported 2 ")
+    count = reference_views(PHOTOS / "coffee.jpg")
+    assert ok(sqlite_env.cli("hashes", "import", second, str(exported))).startswith(
+        f"imported {count} "
+    )
+    assert (
+        json.loads(ok(sqlite_env.cli("hashes", "export", second)))["hashes"]
+        == json.loads(exported.read_text())["hashes"]
+    )
 
 
 def test_site_add(sqlite_env: Env) -> None:

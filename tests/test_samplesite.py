@@ -24,7 +24,7 @@ import imagehash
 import numpy as np
 import pdqhash
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from monitor.samplesite import (
     BOMB_SIZE,
@@ -32,6 +32,7 @@ from monitor.samplesite import (
     FORMS,
     MAIN,
     PRIVATE_REDIRECT_TARGET,
+    RULE_TRANSFORMS,
     TRANSFORMS,
     ExpectedImage,
     Route,
@@ -349,10 +350,15 @@ def test_without_slow_routes() -> None:
 
 
 def test_copies_are_near_their_originals(site: SampleSite) -> None:
+    """Near by one global hash, except the copies only the decision rule finds: those are
+    far on both, so that a crawl finding them shows the rule at work."""
     for image in site.case_images():
         original = decoded((PHOTOS / f"{image.original}.jpg").read_bytes())
         phash, pdq = distances(decoded(image_body(site, image)), original)
-        assert phash <= 10 or pdq <= 31, (image.path, phash, pdq)
+        if image.transform in RULE_TRANSFORMS:
+            assert phash > 10 and pdq > 31, (image.path, phash, pdq)
+        else:
+            assert phash <= 10 or pdq <= 31, (image.path, phash, pdq)
 
 
 def test_unrelated_photos_are_far_from_every_case_photo(site: SampleSite) -> None:
@@ -378,6 +384,24 @@ def test_transforms_do_what_they_say(site: SampleSite) -> None:
             assert copy.size == (width - round(width * 0.03), height - round(height * 0.03))
         elif image.transform == "recompressed" and image.format == "jpg":
             assert copy.size == (width, height) and len(body) < len(raw)
+        elif image.transform in ("mirrored", "rotated"):
+            turned = ImageOps.mirror(decoded(raw)) if image.transform == "mirrored" else None
+            if turned is not None:
+                assert copy.size == (width, height)
+                assert _close(copy.convert("RGB"), turned)
+            else:
+                assert copy.size == (height, width)
+                assert _close(
+                    copy.convert("RGB"), decoded(raw).transpose(Image.Transpose.ROTATE_90)
+                )
+        elif image.transform == "letterboxed":
+            assert copy.width >= width * 1.2 and copy.height >= height * 1.2
+            pixels = np.asarray(copy.convert("L"), dtype=float)
+            assert pixels[:, : copy.width // 20].max() < 40  # black bars on the sides
+        elif image.transform == "captioned":
+            assert copy.width == width and copy.height > height * 1.1
+            band = np.asarray(copy.convert("L").crop((0, 0, width, height // 12)), dtype=float)
+            assert (band > 200).mean() > 0.5 and (band < 60).any()  # white band, black text
         elif image.transform == "watermarked":
             assert copy.size == (width, height)
             # the corners changed (text bottom-right, logo top-left), brighter
@@ -387,6 +411,12 @@ def test_transforms_do_what_they_say(site: SampleSite) -> None:
                 (width * 2 // 3, height * 9 // 10, width, height),
             ):
                 assert _mean(after.crop(box)) > _mean(before.crop(box)) + 1, (image.path, box)
+
+
+def _close(a: Image.Image, b: Image.Image) -> bool:
+    """Same picture, up to JPEG noise."""
+    diff = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    return a.size == b.size and float(diff.mean()) < 6
 
 
 def _mean(image: Image.Image) -> float:

@@ -81,6 +81,10 @@ class HashEntry(Base):
     #: The hashing rules that made it (``HashAlgorithm.version``); 0: computed elsewhere
     #: (an imported list that does not say), matched against every version.
     rules_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: Which view of the reference image this is a hash of (see monitor.hashing.rule).
+    view: Mapped[str] = mapped_column(String(40), server_default="original")
+    #: A random token shared by the hashes of one enrolled image (None: not grouped).
+    group_key: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -132,11 +136,13 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     format: Mapped[str] = mapped_column(String(16))
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The decision rule's version that made the stored views (None: plain hashes only).
+    views_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class ImageHash(Base):
     __tablename__ = "image_hashes"
-    __table_args__ = (UniqueConstraint("image_id", "algorithm", name="uq_image_hash"),)
+    __table_args__ = (UniqueConstraint("image_id", "algorithm", "view", name="uq_image_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
@@ -145,6 +151,8 @@ class ImageHash(Base):
     quality: Mapped[int | None] = mapped_column(Integer)
     #: The hashing rules that made it: hashes of older rules are recomputed, not reused.
     rules_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    #: "original" for the whole image; the rule's other views (flips, regions...) too.
+    view: Mapped[str] = mapped_column(String(40), server_default="original")
 
 
 class Sighting(Base):
@@ -189,6 +197,8 @@ class Hit(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     algorithm: Mapped[str] = mapped_column(String(32))
     distance: Mapped[int] = mapped_column(Integer)
+    #: The view of the crawled image that matched ("original", "flip_h", "region:1"...).
+    view: Mapped[str | None] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="new")  # new | confirmed | rejected
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from monitor.hashing.base import HashAlgorithm, HashValue
-from monitor.hashing.decode import decode_image
+from monitor.hashing.decode import DecodedImage, decode_image
 from monitor.hashing.registry import default_algorithms
+
+if TYPE_CHECKING:
+    from monitor.hashing.rule import QueryHash
+
+#: The name of the view that is the whole image, as decoded.
+ORIGINAL = "original"
 
 
 @dataclass(frozen=True)
@@ -18,7 +25,11 @@ class ImageHashes:
     width: int
     height: int
     format: str
-    hashes: tuple[HashValue, ...]
+    hashes: tuple[HashValue, ...]  # of the whole image (the "original" view)
+    #: Every view the decision rule hashed (the originals included), when one did.
+    views: tuple[QueryHash, ...] = ()
+    #: The decision rule's version that made ``views`` (None: no views).
+    views_version: int | None = None
 
     def get(self, algorithm: str) -> HashValue | None:
         for value in self.hashes:
@@ -33,16 +44,33 @@ def hash_image_bytes(
     max_pixels: int,
     algorithms: Iterable[HashAlgorithm] | None = None,
     sha256: str | None = None,
+    views: Callable[[DecodedImage], Sequence[QueryHash]] | None = None,
+    views_version: int | None = None,
 ) -> ImageHashes:
     """Decode and hash ``data`` (by default with ``DEFAULT_ALGORITHMS``).
 
     Raises ``ImageRejected`` for bytes that are no usable image. The image is
-    decoded once; every algorithm hashes the same ``HashInput``.
+    decoded once; every algorithm hashes the same ``HashInput``. With ``views``
+    (a decision rule's ``query_views`` or ``reference_views``), the hashes are
+    those it returns: ``hashes`` holds its "original" views.
     """
     decoded = decode_image(data, max_pixels=max_pixels)
+    digest = sha256 or hashlib.sha256(data).hexdigest()
+    if views is not None:
+        computed = tuple(views(decoded))
+        return ImageHashes(
+            sha256=digest,
+            size=len(data),
+            width=decoded.width,
+            height=decoded.height,
+            format=decoded.format,
+            hashes=tuple(v.value for v in computed if v.view == ORIGINAL),
+            views=computed,
+            views_version=views_version,
+        )
     selected = default_algorithms() if algorithms is None else list(algorithms)
     return ImageHashes(
-        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        sha256=digest,
         size=len(data),
         width=decoded.width,
         height=decoded.height,

@@ -97,9 +97,7 @@ def regions(array: np.ndarray) -> list[Box]:
     kept = [_trimmed(array, p) for p in kept]
     kept.sort(key=lambda p: (-(p[2] - p[0]) * (p[3] - p[1]), p))
     # The whole image (or nearly) is the original view already.
-    kept = [
-        p for p in kept if (p[2] - p[0]) * (p[3] - p[1]) < 0.9 * width * height
-    ]
+    kept = [p for p in kept if (p[2] - p[0]) * (p[3] - p[1]) < 0.9 * width * height]
     return kept[:MAX_REGIONS]
 
 
@@ -241,12 +239,15 @@ def grid_cells(pixels: np.ndarray) -> list[Box]:
     decoded pixels (gutters are a few pixels wide), largest first; empty if the image does
     not have a bright edge all around or is not cut into at least two cells."""
     height, width = pixels.shape
-    if min(
-        float(pixels[0].min()),
-        float(pixels[-1].min()),
-        float(pixels[:, 0].min()),
-        float(pixels[:, -1].min()),
-    ) < GUTTER_LEVEL:
+    if (
+        min(
+            float(pixels[0].min()),
+            float(pixels[-1].min()),
+            float(pixels[:, 0].min()),
+            float(pixels[:, -1].min()),
+        )
+        < GUTTER_LEVEL
+    ):
         return []
     rows = _runs(pixels.min(axis=1) < GUTTER_LEVEL)
     columns = _runs(pixels.min(axis=0) < GUTTER_LEVEL)
