@@ -197,9 +197,7 @@ def bench_dataset(
     index_rate = float(np.median(runs))
     batch = args.batch
     batches = [hashes[i : i + batch] for i in range(0, len(hashes), batch)]
-    batch_runs = [
-        rate(lambda b: index.match_many(b), batches) * batch for _ in range(args.repeats)
-    ]
+    batch_runs = [rate(lambda b: index.match_many(b), batches) * batch for _ in range(args.repeats)]
     batch_rate = float(np.median(batch_runs))
     picks = rng.integers(1, n + 1, len(hashes)).tolist()
     pairs = list(zip(picks, hashes, strict=True))
