@@ -8,7 +8,6 @@ crawl) and drops the bytes as soon as they are hashed.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -94,7 +93,7 @@ class ImageHashPipeline(MediaPipeline):
     async def _hash(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
         try:
             # Decoding is CPU work: off the event loop, in a thread.
-            hashes = await asyncio.to_thread(
+            hashes = await self.rt.cpu(
                 hash_image_bytes,
                 body,
                 max_pixels=self.max_pixels,
@@ -164,7 +163,7 @@ class MatchPipeline:
                 refreshed.removed,
             )
         # Matching is CPU work: off the event loop, like hashing.
-        observations = await asyncio.to_thread(self._observe_all, item.results)
+        observations = await self.rt.cpu(self._observe_all, item.results)
         site = self.crawler.spider
         hits, new_hits = await self.rt.db(
             record_page,

@@ -24,6 +24,10 @@ class Runtime:
     def __init__(self, app: App) -> None:
         self.app = app
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-db")
+        #: Decoding, hashing and matching: CPU work, off the event loop, one image at a
+        #: time. More threads would not hash faster (they share the GIL) but would starve
+        #: the event loop, whose downloads then time out.
+        self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-cpu")
         #: The decision rule and the match index, shared by the pipelines.
         self.detector = Detector()
 
@@ -31,11 +35,17 @@ class Runtime:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._db, lambda: fn(self.app, *args, **kwargs))
 
+    async def cpu(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run CPU-bound ``fn(*args, **kwargs)`` on the crawl's one hashing thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._cpu, lambda: fn(*args, **kwargs))
+
     def db_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run on the database thread and wait: for start-up and shutdown only."""
         return self._db.submit(fn, self.app, *args, **kwargs).result()
 
     def close(self) -> None:
+        self._cpu.shutdown(wait=True)
         self._db.shutdown(wait=True)
         self.app.close()
 
