@@ -116,6 +116,13 @@ def _pin(core: int) -> None:
         pass
 
 
+def _pin_all(available: list[int]) -> None:
+    try:
+        os.sched_setaffinity(0, set(available))
+    except (AttributeError, OSError):
+        pass
+
+
 def cores() -> list[int]:
     try:
         return sorted(os.sched_getaffinity(0))
@@ -210,7 +217,9 @@ def main() -> None:
                 command,
                 env={**os.environ, **config.to_env()},
                 check=True,
-                preexec_fn=None if args.unpinned else (lambda: _pin(crawl_core)),
+                preexec_fn=(lambda: _pin_all(available))
+                if args.unpinned
+                else (lambda: _pin(crawl_core)),
             )
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)

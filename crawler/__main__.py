@@ -21,6 +21,9 @@ from monitor.sites import get_site
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a thread may hold the interpreter lock before another may take it.
+SWITCH_INTERVAL = 0.0005
+
 
 def crawl_settings(log_level: str) -> Settings:
     settings = Settings()
@@ -34,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_id", type=int)
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    # The event loop shares the interpreter lock with the matching and database
+    # threads; a shorter switch interval than 5 ms lets it answer sockets promptly.
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
     app = bootstrap()
     run = get_run(app, args.run_id)

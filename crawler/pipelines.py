@@ -8,6 +8,7 @@ crawl) and drops the bytes as soon as they are hashed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -21,9 +22,10 @@ from twisted.python.failure import Failure
 from crawler.errors import ImageSkipped, classify
 from crawler.items import ImageResult, PageItem
 from crawler.runtime import Runtime, runtime
-from monitor.hashing import ImageRejected, hash_image_bytes
+from monitor.hashing import ImageRejected
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import QueryHash
+from monitor.hashing.workers import WorkerCrashed, crawl_hashes
 from monitor.recording import Observation, known_image, record_page
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,7 @@ class ImageHashPipeline(MediaPipeline):
         body = response.body
         self.stats.inc_value("monitor/images/bytes", len(body))
         sha256 = hashlib.sha256(body).hexdigest()
-        hashes = await self.rt.db(known_image, sha256, self.rule.version)
+        hashes = await self.rt.read(known_image, sha256, self.rule.version)
         if hashes is None:
             hashes = await self._hash(body, sha256)
         else:
@@ -92,17 +94,17 @@ class ImageHashPipeline(MediaPipeline):
 
     async def _hash(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
         try:
-            # Decoding is CPU work: off the event loop, in a thread.
-            hashes = await self.rt.cpu(
-                hash_image_bytes,
-                body,
-                max_pixels=self.max_pixels,
-                sha256=sha256,
-                views=self.rule.query_views,
-                views_version=self.rule.version,
-            )
+            if self.rt.hashing is not None:
+                # In a worker process, beside the crawl (monitor.hashing.workers).
+                future = self.rt.hashing.submit(body, self.max_pixels, sha256)
+                hashes = await asyncio.wrap_future(future)
+            else:
+                # Decoding is CPU work: off the event loop, on the crawl's cpu thread.
+                hashes = await self.rt.cpu(crawl_hashes, body, self.max_pixels, sha256)
         except ImageRejected as exc:
             raise ImageSkipped(exc.kind, str(exc)) from None
+        except WorkerCrashed as exc:
+            raise ImageSkipped("hash_worker_crashed", str(exc)) from None
         self.stats.inc_value("monitor/images/hashed")
         return hashes
 

@@ -36,6 +36,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MONITOR_DNS_TIMEOUT", "10", "Seconds allowed for one DNS lookup during a crawl."),
     Setting("MONITOR_DOWNLOAD_TIMEOUT", "30", "Seconds allowed for one download during a crawl."),
     Setting(
+        "MONITOR_HASH_WORKERS",
+        "1",
+        "Processes that decode and hash a crawl's images beside it (0: in the crawl process).",
+    ),
+    Setting(
         "MONITOR_MAX_IMAGE_BYTES",
         str(25 * 1024 * 1024),
         "Images larger than this many bytes are not downloaded (counted as too large).",
@@ -108,6 +113,7 @@ class Config:
     database_url: str
     secret_key: str = ""
     max_image_bytes: int = 25 * 1024 * 1024
+    hash_workers: int = 1
     max_image_pixels: int = 64_000_000
     max_page_bytes: int = 10 * 1024 * 1024
     download_timeout: float = 30.0
@@ -126,6 +132,7 @@ class Config:
             database_url=_absolute_sqlite_url(url),
             secret_key=env.get("MONITOR_SECRET_KEY", ""),
             max_image_bytes=_int(env, "MONITOR_MAX_IMAGE_BYTES", 25 * 1024 * 1024),
+            hash_workers=_int(env, "MONITOR_HASH_WORKERS", 1),
             max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
             max_page_bytes=_int(env, "MONITOR_MAX_PAGE_BYTES", 10 * 1024 * 1024),
             download_timeout=_float(env, "MONITOR_DOWNLOAD_TIMEOUT", 30.0),
@@ -141,6 +148,7 @@ class Config:
             "MONITOR_VAR_DIR": str(self.var_dir),
             "MONITOR_DATABASE_URL": self.database_url,
             "MONITOR_MAX_IMAGE_BYTES": str(self.max_image_bytes),
+            "MONITOR_HASH_WORKERS": str(self.hash_workers),
             "MONITOR_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
             "MONITOR_MAX_PAGE_BYTES": str(self.max_page_bytes),
             "MONITOR_DOWNLOAD_TIMEOUT": str(self.download_timeout),

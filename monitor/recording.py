@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from monitor.app import App
 from monitor.db.models import Case, HashEntry, Hit, Image, ImageHash, Sighting, utcnow
@@ -123,9 +122,9 @@ def known_image(app: App, sha256: str, views_version: int | None = None) -> Imag
         )
 
 
-def _insert(session: Session) -> Any:
+def _insert(conn: Connection) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
 
 
 def sighting_key(page_url: str, image_url: str, sha256: str) -> str:
@@ -144,18 +143,21 @@ def record_page(
     now = utcnow()
     hits = new_hits = 0
     with app.db.session() as session:
+        # Core statements on the session's connection: the ORM's bulk-insert machinery
+        # costs more than the database itself here (one page, many images, their views).
+        conn = session.connection()
         for obs in observations:
-            image_id = _image_id(session, obs.hashes, now)
-            sighting_id = _sighting_id(session, site_id, run_id, page_url, obs, image_id, now)
+            image_id = _image_id(conn, obs.hashes, now)
+            sighting_id = _sighting_id(conn, site_id, run_id, page_url, obs, image_id, now)
             for match in obs.matches:
                 hits += 1
-                new_hits += _hit(session, sighting_id, match, run_id, now)
+                new_hits += _hit(conn, sighting_id, match, run_id, now)
     return hits, new_hits
 
 
-def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
-    insert = _insert(session)
-    session.execute(
+def _image_id(conn: Connection, hashes: ImageHashes, now: datetime) -> int:
+    insert = _insert(conn)
+    conn.execute(
         insert(Image)
         .values(
             sha256=hashes.sha256,
@@ -168,7 +170,7 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
         )
         .on_conflict_do_nothing(index_elements=["sha256"])
     )
-    image = session.execute(
+    image = conn.execute(
         select(Image.id, Image.views_version).where(Image.sha256 == hashes.sha256)
     ).one()
     image_id = image.id
@@ -176,12 +178,12 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
     views = hashes.views or tuple(QueryHash(value, ORIGINAL) for value in hashes.hashes)
     if hashes.views and image.views_version != hashes.views_version:
         # Views of another rule version: replaced by these, whole.
-        session.execute(
+        conn.execute(
             ImageHash.__table__.delete().where(
                 ImageHash.image_id == image_id, ImageHash.view != ORIGINAL
             )
         )
-        session.execute(
+        conn.execute(
             Image.__table__.update()
             .where(Image.id == image_id)
             .values(views_version=hashes.views_version)
@@ -209,7 +211,7 @@ def _image_id(session: Session, hashes: ImageHashes, now: datetime) -> int:
         for view in _distinct(views)
     ]
     if rows:
-        session.execute(statement, rows)
+        conn.execute(statement, rows)
     return image_id
 
 
@@ -226,7 +228,7 @@ def _distinct(views: Sequence[QueryHash]) -> list[QueryHash]:
 
 
 def _sighting_id(
-    session: Session,
+    conn: Connection,
     site_id: int,
     run_id: int | None,
     page_url: str,
@@ -243,7 +245,7 @@ def _sighting_id(
         last_seen=now,
         last_run_id=run_id,
     )
-    statement = _insert(session)(Sighting).values(
+    statement = _insert(conn)(Sighting).values(
         key=key,
         site_id=site_id,
         image_id=image_id,
@@ -252,21 +254,21 @@ def _sighting_id(
         first_seen=now,
         **latest,
     )
-    session.execute(statement.on_conflict_do_update(index_elements=["key"], set_=latest))
-    sighting_id = session.scalar(select(Sighting.id).where(Sighting.key == key))
+    conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=latest))
+    sighting_id = conn.scalar(select(Sighting.id).where(Sighting.key == key))
     assert sighting_id is not None
     return sighting_id
 
 
 def _hit(
-    session: Session,
+    conn: Connection,
     sighting_id: int,
     match: ViewMatch | Match,
     run_id: int | None,
     now: datetime,
 ) -> int:
     """Insert or refresh one hit; 1 if it is new. The unique constraint forbids duplicates."""
-    existed = session.scalar(
+    existed = conn.scalar(
         select(Hit.id).where(Hit.sighting_id == sighting_id, Hit.hash_entry_id == match.entry_id)
     )
     latest = dict(
@@ -275,7 +277,7 @@ def _hit(
         distance=match.distance,
         view=getattr(match, "query_view", ORIGINAL),
     )
-    statement = _insert(session)(Hit).values(
+    statement = _insert(conn)(Hit).values(
         sighting_id=sighting_id,
         hash_entry_id=match.entry_id,
         case_id=match.case_id,
@@ -284,7 +286,7 @@ def _hit(
         first_seen=now,
         **latest,
     )
-    session.execute(
+    conn.execute(
         statement.on_conflict_do_update(
             index_elements=["sighting_id", "hash_entry_id"], set_=latest
         )

@@ -43,6 +43,10 @@ class ImageRejected(Exception):
         super().__init__(message)
         self.kind = kind
 
+    def __reduce__(self) -> tuple[type[ImageRejected], tuple[str, str]]:
+        # So that it crosses from a hashing worker process (monitor.hashing.workers).
+        return ImageRejected, (self.kind, str(self))
+
 
 @dataclass(frozen=True)
 class DecodedImage:

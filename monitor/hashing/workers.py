@@ -1,0 +1,104 @@
+"""Hashing crawled images in worker processes.
+
+A crawl is CPU-bound on image-heavy sites: decoding and hashing cost a few
+milliseconds an image, and in the crawl process they share one interpreter lock
+with the event loop that downloads, the matching and the database writes. A
+``HashingPool`` moves decoding and hashing (the decision rule's query views) to
+worker processes of their own, so they run on another core beside the crawl.
+
+It also isolates the decoders from the crawl: an image that crashes a decoder
+kills one worker (``WorkerCrashed``), and the pool starts a new one; the crawl
+counts the image and goes on. The image bytes reach the worker through a pipe
+and live in its memory only, like everywhere else: nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from threading import Lock
+
+from monitor.hashing.pipeline import ImageHashes, hash_image_bytes
+
+_RULE = None
+
+
+def _init() -> None:
+    global _RULE
+    from monitor.hashing.rule import DecisionRule
+
+    _RULE = DecisionRule()
+
+
+def crawl_hashes(data: bytes, max_pixels: int, sha256: str | None = None) -> ImageHashes:
+    """What the crawler computes for an image: every hash of the rule's query views."""
+    global _RULE
+    if _RULE is None:
+        _init()
+    rule = _RULE
+    assert rule is not None
+    return hash_image_bytes(
+        data,
+        max_pixels=max_pixels,
+        sha256=sha256,
+        views=rule.query_views,
+        views_version=rule.version,
+    )
+
+
+class WorkerCrashed(Exception):
+    """The worker hashing an image died (a decoder crashed, or it ran out of memory)."""
+
+
+class HashingPool:
+    """``workers`` processes (spawned, not forked: the crawl process has threads)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a hashing pool needs at least one worker")
+        self.workers = workers
+        self._lock = Lock()
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init,
+        )
+
+    def submit(self, data: bytes, max_pixels: int, sha256: str | None = None) -> Future:
+        """A future of ``crawl_hashes(data, ...)``: its ImageHashes, or the ImageRejected
+        the image raised, or WorkerCrashed."""
+        with self._lock:
+            executor = self._executor
+        outer: Future = Future()
+        try:
+            inner = executor.submit(crawl_hashes, data, max_pixels, sha256)
+        except BrokenProcessPool:
+            self._restart(executor)
+            outer.set_exception(WorkerCrashed("the hashing worker had died"))
+            return outer
+
+        def done(future: Future) -> None:
+            try:
+                outer.set_result(future.result())
+            except BrokenProcessPool:
+                self._restart(executor)
+                outer.set_exception(WorkerCrashed("the hashing worker died on this image"))
+            except BaseException as exc:  # ImageRejected and the like: the caller's
+                outer.set_exception(exc)
+
+        inner.add_done_callback(done)
+        return outer
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+
+    def close(self) -> None:
+        with self._lock:
+            self._executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,64 @@
+"""Hashing in worker processes: same hashes as in the crawl process, errors that cross,
+and a worker that dies taking only its image with it."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+from conftest import PHOTOS
+from PIL import Image
+
+from monitor.hashing import ImageRejected
+from monitor.hashing.workers import HashingPool, WorkerCrashed, crawl_hashes
+
+MAX_PIXELS = 64_000_000
+
+
+@pytest.fixture(scope="module")
+def pool():  # type: ignore[no-untyped-def]
+    hashing = HashingPool(1)
+    yield hashing
+    hashing.close()
+
+
+def test_a_worker_computes_what_the_crawl_process_computes(pool: HashingPool) -> None:
+    data = (PHOTOS / "chelsea.jpg").read_bytes()
+    remote = pool.submit(data, MAX_PIXELS).result(timeout=60)
+    local = crawl_hashes(data, MAX_PIXELS)
+    assert remote == local
+    assert len(remote.views) > len(remote.hashes) == 2  # the rule's views came back too
+
+
+def test_rejected_images_cross_with_their_kind(pool: HashingPool) -> None:
+    with pytest.raises(ImageRejected) as caught:
+        pool.submit(b"not an image at all", MAX_PIXELS).result(timeout=60)
+    assert caught.value.kind == "not_image"
+    buffer = io.BytesIO()
+    Image.new("L", (3000, 3000)).save(buffer, "PNG")
+    with pytest.raises(ImageRejected) as caught:
+        pool.submit(buffer.getvalue(), 1_000_000).result(timeout=60)
+    assert caught.value.kind == "too_many_pixels"
+
+
+def test_a_dead_worker_fails_its_image_only(pool: HashingPool) -> None:
+    pool.submit((PHOTOS / "rocket.jpg").read_bytes(), MAX_PIXELS).result(timeout=60)
+    noise = np.random.default_rng(0).integers(0, 256, (4000, 4000), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")  # slow to decode: the worker is busy
+    future = pool.submit(buffer.getvalue(), MAX_PIXELS)
+    time.sleep(0.05)
+    assert not future.done()
+    pids = list(pool._executor._processes)  # as a decoder crash would
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    with pytest.raises(WorkerCrashed):
+        future.result(timeout=60)
+    # The next image is hashed by a new worker.
+    again = pool.submit((PHOTOS / "coffee.jpg").read_bytes(), MAX_PIXELS).result(timeout=60)
+    assert again.get("pdq") is not None
