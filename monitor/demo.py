@@ -65,7 +65,10 @@ def run_demo() -> int:
             ),
         )
         added = hashes.hash_files(app, case_id, photos)
-        out.print(f"  added {added.added} hashes (PDQ and pHash) from {added.files} photos")
+        out.print(
+            f"  added {added.added} hashes from {added.files} photos"
+            " (PDQ and pHash, and PDQ of six slight turns of each)"
+        )
 
         sample = build_sample_site(PHOTOS, include_slow=False)
         with SiteServer(sample) as server:
