@@ -25,7 +25,7 @@ from crawler.runtime import Runtime, runtime
 from monitor.hashing import ImageRejected
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import QueryHash
-from monitor.hashing.workers import WorkerCrashed, crawl_hashes
+from monitor.hashing.workers import HASH_TIMEOUT, WorkerCrashed, crawl_hashes
 from monitor.recording import Observation, known_image, record_page
 
 logger = logging.getLogger(__name__)
@@ -95,18 +95,34 @@ class ImageHashPipeline(MediaPipeline):
     async def _hash(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
         try:
             if self.rt.hashing is not None:
-                # In a worker process, beside the crawl (monitor.hashing.workers).
-                future = self.rt.hashing.submit(body, self.max_pixels, sha256)
-                hashes = await asyncio.wrap_future(future)
+                hashes = await self._hash_in_worker(body, sha256)
             else:
                 # Decoding is CPU work: off the event loop, on the crawl's cpu thread.
                 hashes = await self.rt.cpu(crawl_hashes, body, self.max_pixels, sha256)
         except ImageRejected as exc:
             raise ImageSkipped(exc.kind, str(exc)) from None
-        except WorkerCrashed as exc:
-            raise ImageSkipped("hash_worker_crashed", str(exc)) from None
         self.stats.inc_value("monitor/images/hashed")
         return hashes
+
+    async def _hash_in_worker(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
+        """In a worker process, beside the crawl (monitor.hashing.workers). An image whose
+        worker died is tried once more in a new one: it may have died of another image
+        (killed for taking too long) rather than of this one."""
+        pool = self.rt.hashing
+        assert pool is not None
+        for attempt in (1, 2):
+            future = pool.submit(body, self.max_pixels, sha256)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), HASH_TIMEOUT)
+            except TimeoutError:
+                pool.kill()
+                raise ImageSkipped(
+                    "hash_timeout", f"not hashed within {HASH_TIMEOUT:g} s"
+                ) from None
+            except WorkerCrashed as exc:
+                if attempt == 2:
+                    raise ImageSkipped("hash_worker_crashed", str(exc)) from None
+        raise AssertionError("unreachable")
 
     def media_failed(self, failure: Failure, request: Request, info: Any) -> None:  # type: ignore[override]
         """Count the failure by kind. Returning None (not raising) makes the image's

@@ -62,3 +62,37 @@ def test_a_dead_worker_fails_its_image_only(pool: HashingPool) -> None:
     # The next image is hashed by a new worker.
     again = pool.submit((PHOTOS / "coffee.jpg").read_bytes(), MAX_PIXELS).result(timeout=60)
     assert again.get("pdq") is not None
+
+
+def test_a_stuck_worker_is_killed_and_replaced(pool: HashingPool) -> None:
+    """What the crawl does when an image takes longer than HASH_TIMEOUT."""
+    noise = np.random.default_rng(1).integers(0, 256, (4000, 4000), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")
+    stuck = pool.submit(buffer.getvalue(), MAX_PIXELS)
+    waiting = pool.submit((PHOTOS / "rocket.jpg").read_bytes(), MAX_PIXELS)
+    time.sleep(0.05)
+    assert not stuck.done()
+    before = set(pool._executor._processes)
+    pool.kill()
+    for future in (stuck, waiting):  # the waiting image fails too: the crawl resubmits it
+        with pytest.raises(WorkerCrashed):
+            future.result(timeout=60)
+    for pid in before:
+        assert _dead(pid)  # really killed, not left running
+    again = pool.submit((PHOTOS / "rocket.jpg").read_bytes(), MAX_PIXELS).result(timeout=60)
+    assert again.get("pdq") is not None
+
+
+def _dead(pid: int, wait: float = 10.0) -> bool:
+    """Whether the process is gone or a zombie (killed, not yet reaped), within ``wait`` s."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False

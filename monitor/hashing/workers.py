@@ -51,6 +51,11 @@ class WorkerCrashed(Exception):
     """The worker hashing an image died (a decoder crashed, or it ran out of memory)."""
 
 
+#: Seconds an image may take in a worker before the worker is killed (a decoder caught
+#: in a loop by hostile bytes must not hold the crawl forever). Hashing takes milliseconds.
+HASH_TIMEOUT = 60.0
+
+
 class HashingPool:
     """``workers`` processes (spawned, not forked: the crawl process has threads)."""
 
@@ -92,6 +97,16 @@ class HashingPool:
 
         inner.add_done_callback(done)
         return outer
+
+    def kill(self) -> None:
+        """Kill the workers (one of them is stuck) and start new ones. Images waiting in
+        the pool fail with WorkerCrashed; the crawl submits them again."""
+        with self._lock:
+            stuck = self._executor
+            for process in list(getattr(stuck, "_processes", {}).values()):
+                process.kill()
+            stuck.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._start()
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
