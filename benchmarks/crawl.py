@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import http.server
-import io
 import multiprocessing
 import os
 import resource
@@ -30,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
+from hashing import make_jpegs  # benchmarks/hashing.py: this script's folder is on sys.path
 
 from monitor.app import bootstrap
 from monitor.cases import add_case
@@ -43,28 +42,7 @@ from monitor.hashing.rule import DecisionRule
 from monitor.runs import create_run, get_run
 from monitor.sites import add_site
 
-PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "photos"
 MAX_PIXELS = 200_000_000
-
-
-def make_jpegs(count: int, megapixels: float) -> list[bytes]:
-    photos = [Image.open(p).convert("RGB") for p in sorted(PHOTOS.glob("*.jpg"))]
-    images = []
-    for i in range(count):
-        photo = photos[i % len(photos)]
-        scale = (megapixels * 1e6 / (photo.width * photo.height)) ** 0.5
-        size = (int(photo.width * scale) + 23, int(photo.height * scale) + 19)
-        big = photo.resize(size, Image.BICUBIC)
-        buffer = io.BytesIO()
-        # Each image distinct: a different crop of a slightly larger picture. (Not turned:
-        # flat corners would make every image look like a photo turned on a background,
-        # which the decision rule turns back, at a cost ordinary photos never pay.)
-        dx, dy = (i * 7) % 23, (i * 11) % 19
-        big.crop((dx, dy, big.width - 23 + dx, big.height - 19 + dy)).save(
-            buffer, "JPEG", quality=85
-        )
-        images.append(buffer.getvalue())
-    return images
 
 
 def site_files(images: list[bytes], pages: int, per_page: int) -> dict[str, tuple[str, bytes]]:

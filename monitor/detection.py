@@ -176,9 +176,6 @@ class Detector:
 
     # -------------------------------------------------------------- matching
 
-    def views(self, decoded: object) -> list[QueryHash]:
-        return list(self.rule.query_views(decoded))  # type: ignore[arg-type]
-
     def candidates(self, views: Sequence[QueryHash]) -> list[ViewMatch]:
         """Everything the index finds for every view, before the rule decides."""
         ids, groups, view_numbers, names = self._ids, self._groups, self._views, self._view_names

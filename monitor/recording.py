@@ -17,17 +17,16 @@ from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.app import App
-from monitor.db.models import Case, HashEntry, Hit, Image, ImageHash, Sighting, utcnow
+from monitor.db.models import Hit, Image, ImageHash, Sighting, utcnow
 from monitor.hashing import (
     DEFAULT_ALGORITHMS,
-    FOREIGN_RULES,
     HashValue,
     ImageHashes,
     current_versions,
 )
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import QueryHash, ViewMatch
-from monitor.matching import Match, Reference
+from monitor.matching import Match
 
 logger = logging.getLogger(__name__)
 
@@ -43,42 +42,6 @@ class Observation:
     last_modified: str | None
     hashes: ImageHashes
     matches: tuple[ViewMatch | Match, ...]
-
-
-def load_references(app: App) -> list[Reference]:
-    """Every hash entry of every open case that the current hashing rules can match.
-
-    That is, made by the current version of its algorithm's rules, or computed
-    elsewhere (``FOREIGN_RULES``: an imported list that does not say). Entries made by
-    older rules are left out, and counted in the log: add their images again.
-    """
-    current = current_versions()
-    references: list[Reference] = []
-    older = 0
-    with app.db.session() as session:
-        rows = session.execute(
-            select(
-                HashEntry.id,
-                HashEntry.case_id,
-                HashEntry.algorithm,
-                HashEntry.value,
-                HashEntry.rules_version,
-            )
-            .join(Case, Case.id == HashEntry.case_id)
-            .where(Case.status == "open")
-        )
-        for entry_id, case_id, algorithm, value, version in rows:
-            if version == FOREIGN_RULES or version == current.get(algorithm):
-                references.append(Reference(entry_id, case_id, algorithm, value))
-            else:
-                older += 1
-    if older:
-        logger.warning(
-            "%d reference hashes were made by older hashing rules and are not matched;"
-            " add their images again (monitor hashes add) to match them",
-            older,
-        )
-    return references
 
 
 def known_image(app: App, sha256: str, views_version: int | None = None) -> ImageHashes | None:

@@ -55,25 +55,20 @@ def hash_image_bytes(
     those it returns: ``hashes`` holds its "original" views.
     """
     decoded = decode_image(data, max_pixels=max_pixels)
-    digest = sha256 or hashlib.sha256(data).hexdigest()
+    views_made: tuple[QueryHash, ...] = ()
     if views is not None:
-        computed = tuple(views(decoded))
-        return ImageHashes(
-            sha256=digest,
-            size=len(data),
-            width=decoded.width,
-            height=decoded.height,
-            format=decoded.format,
-            hashes=tuple(v.value for v in computed if v.view == ORIGINAL),
-            views=computed,
-            views_version=views_version,
-        )
-    selected = default_algorithms() if algorithms is None else list(algorithms)
+        views_made = tuple(views(decoded))
+        hashes = tuple(v.value for v in views_made if v.view == ORIGINAL)
+    else:
+        selected = default_algorithms() if algorithms is None else list(algorithms)
+        hashes = tuple(algorithm.compute(decoded.input) for algorithm in selected)
     return ImageHashes(
-        sha256=digest,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
         size=len(data),
         width=decoded.width,
         height=decoded.height,
         format=decoded.format,
-        hashes=tuple(algorithm.compute(decoded.input) for algorithm in selected),
+        hashes=hashes,
+        views=views_made,
+        views_version=views_version if views is not None else None,
     )
