@@ -7,13 +7,14 @@ A ``Detector`` is what a crawl matches with. It holds
 - the ``MatchIndex`` over every usable reference hash of every open case, with,
   for each entry, the view of the reference image it is a hash of and the
   enrolled image it belongs to (its group), kept as arrays, not objects;
-- for each group, its plain PDQ entry. The rule accepts a pHash match within 14
-  when PDQ's plain hashes of the same two images agree within 64. Asking the index
-  for every PDQ hash within 64 would make each lookup about 40 times slower than
-  within 31 (benchmarks/matching.py), so the index is asked at the distances
-  that make hits on their own (PDQ 31, pHash 14), and PDQ's agreement is checked
-  with ``MatchIndex.distance_to`` on the one entry concerned: the same decisions,
-  exactly, as a lookup within 64;
+- for each group and view, its PDQ entry. The rule accepts a pHash match within 14
+  when PDQ's plain hashes of the same two images agree within 64, and a pHash match
+  within 8 of a reference crop view when PDQ of the same view agrees within 80.
+  Asking the index for every PDQ hash within 64 or 80 would make each lookup about
+  40 times slower than within 31 (benchmarks/matching.py), so the index is asked at
+  the distances that make hits on their own (PDQ 31, pHash 14), and PDQ's agreement
+  is checked with ``MatchIndex.distance_to`` on the one entry concerned: the same
+  decisions, exactly, as a lookup within 80;
 - the id of the newest entry loaded: ``refresh`` adds what was stored since
   (a hash added while a crawl runs is matched by the next image looked up) and
   drops the entries of cases that were closed.
@@ -75,7 +76,8 @@ class Detector:
         self._view_names: list[str] = [ORIGINAL]
         self._view_numbers: dict[str, int] = {ORIGINAL: 0}
         self._open_cases: set[int] | None = None
-        self._plain_pdq: dict[int, int] = {}  # group number -> its plain PDQ entry
+        # (group number, view number) -> that view's PDQ entry (confirmations)
+        self._pdq_entry: dict[tuple[int, int], int] = {}
         self._lock = threading.Lock()  # one loader at a time; readers never wait
 
     def __len__(self) -> int:
@@ -165,9 +167,9 @@ class Detector:
             count=len(rows),
         )
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        for row, group in zip(rows, group_column.tolist(), strict=True):
-            if group >= 0 and row[2] == "pdq" and row[5] == ORIGINAL:
-                self._plain_pdq[group] = row[0]  # type: ignore[assignment]
+        for row, group, view in zip(rows, group_column.tolist(), view_column.tolist(), strict=True):
+            if group >= 0 and row[2] == "pdq":
+                self._pdq_entry[group, view] = row[0]  # type: ignore[assignment]
         # The metadata first, then the index: a reader never finds an entry without it.
         self._ids = np.concatenate([self._ids, ids])
         self._groups = np.concatenate([self._groups, group_column])
@@ -206,9 +208,11 @@ class Detector:
     def confirmations(
         self, views: Sequence[QueryHash], candidates: Sequence[ViewMatch]
     ) -> list[ViewMatch]:
-        """PDQ matches between plain views that the rule needs to confirm pHash matches
-        and the index, asked within 31 only, did not return: one per group with a pHash
-        candidate, from ``distance_to``, when within PDQ_CONFIRM."""
+        """PDQ matches that the rule needs to confirm pHash matches and the index, asked
+        within 31 only, did not return: for every pHash candidate of the query's plain
+        view that PDQ's agreement could make a hit (a reference's plain view within 14, a
+        crop view within 8), PDQ between the query's plain view and the same view of the
+        same reference image, from ``distance_to``, when within the rule's limit."""
         plain = next(
             (q.value for q in views if q.view == ORIGINAL and q.value.algorithm == "pdq"),
             None,
@@ -216,27 +220,28 @@ class Detector:
         if plain is None:
             return []
         have = {
-            c.group
+            (c.group, c.reference_view)
             for c in candidates
-            if c.algorithm == "pdq" and c.query_view == ORIGINAL and c.reference_view == ORIGINAL
+            if c.algorithm == "pdq" and c.query_view == ORIGINAL
         }
+        numbers = self._view_numbers
         extra: list[ViewMatch] = []
         for candidate in candidates:
-            group = candidate.group
+            group, view = candidate.group, candidate.reference_view
             if (
-                candidate.algorithm == "pdq"
+                candidate.algorithm != "phash"
                 or group is None
-                or group in have
                 or candidate.query_view != ORIGINAL
-                or candidate.reference_view != ORIGINAL
+                or candidate.distance > rules.phash_confirm_limit(view)
+                or (group, view) in have
             ):
                 continue
-            have.add(group)
-            entry = self._plain_pdq.get(group)  # type: ignore[arg-type]
+            have.add((group, view))
+            entry = self._pdq_entry.get((group, numbers.get(view, -1)))  # type: ignore[arg-type]
             if entry is None:
                 continue
             distance = self.index.distance_to(entry, plain)
-            if distance is not None and distance <= rules.PDQ_CONFIRM:
+            if distance is not None and distance <= rules.pdq_confirm_limit(view):
                 extra.append(
                     ViewMatch(
                         entry_id=entry,
@@ -245,7 +250,7 @@ class Detector:
                         algorithm="pdq",
                         distance=distance,
                         query_view=ORIGINAL,
-                        reference_view=ORIGINAL,
+                        reference_view=view,
                     )
                 )
         return extra

@@ -100,6 +100,34 @@ def test_a_mirrored_copy_is_a_hit_with_its_view(env: Env, tmp_path: Path) -> Non
     assert known_image(app, mirrored.sha256, rule.version + 1) is None
 
 
+def test_a_cropped_copy_is_a_hit_on_a_reference_crop_confirmed_by_pdq(
+    env: Env, tmp_path: Path
+) -> None:
+    app = env.app
+    rule = DecisionRule()
+    case_id = add_case(app, "Crop")
+    (tmp_path / "a.jpg").write_bytes(jpeg(photo("astronaut")))
+    hash_files(app, case_id, [tmp_path / "a.jpg"])
+    detector = Detector(rule)
+    detector.load(app)
+    image = photo("astronaut")
+    box = (int(image.width * 0.22), int(image.height * 0.05))
+    cropped = image.crop(
+        (*box, box[0] + int(image.width * 0.76), box[1] + int(image.height * 0.84))
+    )
+    views = views_of(jpeg(cropped, 75), rule).views
+    hits = detector.detect(views)
+    assert len(hits) == 1 and hits[0].case_id == case_id
+    assert hits[0].algorithm == "phash" and hits[0].reference_view.startswith("crop:")
+    # The index, asked within 31, did not return the confirming PDQ of that crop view:
+    # distance_to did, for that one view.
+    extra = detector.confirmations(views, detector.candidates(views))
+    assert any(c.reference_view == hits[0].reference_view for c in extra)
+    # Without the confirmation, the pHash of a crop view alone is no hit.
+    detector.confirmations = lambda views, candidates: []  # type: ignore[method-assign]
+    assert detector.detect(views) == []
+
+
 def test_refresh_adds_new_entries_and_drops_closed_cases(env: Env, tmp_path: Path) -> None:
     app = env.app
     rule = DecisionRule()

@@ -23,6 +23,7 @@ from monitor.hashing.rule import (
     QueryHash,
     ViewMatch,
     _inscribed,
+    crop_windows,
     query_hashes,
 )
 
@@ -62,6 +63,26 @@ def test_views_start_with_the_plain_hashes(rule: DecisionRule) -> None:
         assert [v.value for v in views[:2]] == plain  # the plain view is the algorithms' own
         assert all(ALGORITHMS[v.value.algorithm].usable(v.value) for v in views)
     assert set(rule.thresholds) == {"pdq", "phash"}
+
+
+def test_reference_crops_cover_every_crop_of_70_to_90_percent(rule: DecisionRule) -> None:
+    windows = crop_windows()
+    assert (0.0, 1.0) in windows and len(windows) == 26
+    for start, end in windows:
+        assert 0 <= start < end <= 1
+        assert (start, end) == (0.0, 1.0) or 0.675 - 1e-9 <= end - start <= 0.925 + 1e-9
+    # Any crop keeping 70-90 % of a side has both edges within half a step of a window's.
+    for start in np.linspace(0, 0.3, 31):
+        for length in np.linspace(0.7, 0.9, 21):
+            if start + length > 1:
+                continue
+            nearest = min(max(abs(a - start), abs(b - start - length)) for a, b in windows)
+            assert nearest <= 0.025 + 1e-9, (start, length)
+    views = rule.reference_views(decode_image(jpeg(photo("coffee")), max_pixels=MAX_PIXELS))
+    crops = [v for v in views if v.view.startswith("crop:")]
+    assert len(crops) == 2 * (26 * 26 - 1)  # PDQ and pHash of each, the whole image aside
+    assert {v.value.algorithm for v in crops} == {"pdq", "phash"}
+    assert "crop:5-0-85-100" in {v.view for v in crops}
 
 
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
@@ -160,7 +181,16 @@ COPIES = {
     "collage": _collage,
     "turned on white": lambda im, others: _turned_on_white(im),
     "turned and cropped": lambda im, others: _turned_and_cropped(im),
+    # Crops keeping 70-90 % of each side, anywhere: pHash of a reference crop view, with
+    # PDQ of the same view agreeing.
+    "cropped off-centre": lambda im, others: _crop(im, 0.03, 0.21, 0.81, 0.74),
+    "cropped to a corner": lambda im, others: _crop(im, 0.28, 0.0, 0.71, 0.72),
 }
+
+
+def _crop(image: Image.Image, left: float, top: float, width: float, height: float) -> Image.Image:
+    x, y = round(left * image.width), round(top * image.height)
+    return image.crop((x, y, x + round(width * image.width), y + round(height * image.height)))
 
 
 @pytest.mark.parametrize("kind", list(COPIES))
@@ -231,6 +261,35 @@ def test_decide_drops_weak_phash_only_matches(rule: DecisionRule) -> None:
     assert rule.decide(alone) == []
 
 
+def test_decide_accepts_reference_crops_only_with_pdq_of_the_same_view(
+    rule: DecisionRule,
+) -> None:
+    crop, other = "crop:5-10-85-95", "crop:10-10-85-95"
+    hit = _match("phash", 8, "original", crop, entry=2)
+    assert rule.decide([_match("pdq", 80, "original", crop), hit]) == [hit]
+    # Not past 8 bits of pHash or 80 of PDQ, not with PDQ of another view or image...
+    assert (
+        rule.decide(
+            [_match("pdq", 80, "original", crop), _match("phash", 9, "original", crop, entry=2)]
+        )
+        == []
+    )
+    assert rule.decide([_match("pdq", 81, "original", crop), hit]) == []
+    assert rule.decide([_match("pdq", 10, "original", other), hit]) == []
+    assert rule.decide([_match("pdq", 50, "original", "original"), hit]) == []
+    assert rule.decide([_match("pdq", 10, "original", crop, group="h"), hit]) == []
+    # ...nor from a query view other than the plain one.
+    assert rule.decide([_match("pdq", 10, "flip_h", crop), hit]) == []
+    assert (
+        rule.decide(
+            [_match("pdq", 10, "original", crop), _match("phash", 2, "trimmed", crop, entry=2)]
+        )
+        == []
+    )
+    # PDQ of a crop view never makes a hit on its own, however close.
+    assert rule.decide([_match("pdq", 0, "original", crop)]) == []
+
+
 def test_decide_keeps_one_match_per_entry_deterministically(rule: DecisionRule) -> None:
     matches = [
         _match("pdq", 20, "flip_h", entry=1),
@@ -262,7 +321,8 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
     views = ["original", "flip_h", "trimmed", "region:1", "unturned", "cell:1"]
     refs, queries = [], []
     for _ in range(12):
-        refs.append([pdq("original"), phash("original"), pdq("turn:+5.5")])
+        crops = [f(view) for view in ("crop:0-0-80-80", "crop:5-10-85-95") for f in (pdq, phash)]
+        refs.append([pdq("original"), phash("original"), pdq("turn:+5.5"), *crops])
         queries.append([pdq(v) for v in views] + [phash("original")])
     matrix = rule.match_matrix(refs, queries)
     slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
