@@ -25,7 +25,9 @@ services:
 	bash scripts/services.sh
 
 lint: $(STAMP)
+	$(PY) -m pip install --quiet ruff
 	$(PY) -m ruff check monitor crawler spiders tests benchmarks
+	$(PY) -m ruff format --check monitor crawler spiders tests benchmarks
 
 clean:
 	rm -rf $(VENV) var *.egg-info

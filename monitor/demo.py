@@ -67,7 +67,7 @@ def run_demo() -> int:
         added = hashes.hash_files(app, case_id, photos)
         out.print(
             f"  added {added.added} hashes from {added.files} photos"
-            " (PDQ and pHash, and PDQ of six slight turns of each)"
+            " (PDQ and pHash of each, of 675 crops of each, and PDQ of six slight turns)"
         )
 
         sample = build_sample_site(PHOTOS, include_slow=False)
