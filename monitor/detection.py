@@ -9,7 +9,8 @@ A ``Detector`` is what a crawl matches with. It holds
   enrolled image it belongs to (its group), kept as arrays, not objects;
 - for each group and view, its PDQ entry. The rule accepts a pHash match within 14
   when PDQ's plain hashes of the same two images agree within 64, and a pHash match
-  within 8 of a reference crop view when PDQ of the same view agrees within 80.
+  within 8 between a reference crop and the plain query, or between the reference and a
+  box found in the query, when PDQ of the same two views agrees within 80.
   Asking the index for every PDQ hash within 64 or 80 would make each lookup about
   40 times slower than within 31 (benchmarks/matching.py), so the index is asked at
   the distances that make hits on their own (PDQ 31, pHash 14), and PDQ's agreement
@@ -209,39 +210,34 @@ class Detector:
         self, views: Sequence[QueryHash], candidates: Sequence[ViewMatch]
     ) -> list[ViewMatch]:
         """PDQ matches that the rule needs to confirm pHash matches and the index, asked
-        within 31 only, did not return: for every pHash candidate of the query's plain
-        view that PDQ's agreement could make a hit (a reference's plain view within 14, a
-        crop view within 8), PDQ between the query's plain view and the same view of the
-        same reference image, from ``distance_to``, when within the rule's limit."""
-        plain = next(
-            (q.value for q in views if q.view == ORIGINAL and q.value.algorithm == "pdq"),
-            None,
-        )
-        if plain is None:
-            return []
+        within 31 only, did not return: for every pHash candidate that PDQ's agreement could
+        make a hit (``rules.pair_limits``), PDQ between the same view of the query and the
+        same view of the same reference image, from ``distance_to``, when within the limit."""
+        query_pdq = {q.view: q.value for q in views if q.value.algorithm == "pdq"}
         have = {
-            (c.group, c.reference_view)
-            for c in candidates
-            if c.algorithm == "pdq" and c.query_view == ORIGINAL
+            (c.group, c.query_view, c.reference_view) for c in candidates if c.algorithm == "pdq"
         }
         numbers = self._view_numbers
         extra: list[ViewMatch] = []
         for candidate in candidates:
-            group, view = candidate.group, candidate.reference_view
-            if (
-                candidate.algorithm != "phash"
-                or group is None
-                or candidate.query_view != ORIGINAL
-                or candidate.distance > rules.phash_confirm_limit(view)
-                or (group, view) in have
-            ):
+            if candidate.algorithm != "phash" or candidate.group is None:
                 continue
-            have.add((group, view))
+            group, query_view, view = (
+                candidate.group,
+                candidate.query_view,
+                candidate.reference_view,
+            )
+            limits = rules.pair_limits(query_view, view)
+            value = query_pdq.get(query_view)
+            key = (group, query_view, view)
+            if limits is None or value is None or candidate.distance > limits[0] or key in have:
+                continue
+            have.add(key)
             entry = self._pdq_entry.get((group, numbers.get(view, -1)))  # type: ignore[arg-type]
             if entry is None:
                 continue
-            distance = self.index.distance_to(entry, plain)
-            if distance is not None and distance <= rules.pdq_confirm_limit(view):
+            distance = self.index.distance_to(entry, value)
+            if distance is not None and distance <= limits[1]:
                 extra.append(
                     ViewMatch(
                         entry_id=entry,
@@ -249,7 +245,7 @@ class Detector:
                         case_id=candidate.case_id,
                         algorithm="pdq",
                         distance=distance,
-                        query_view=ORIGINAL,
+                        query_view=query_view,
                         reference_view=view,
                     )
                 )

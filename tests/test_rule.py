@@ -85,6 +85,20 @@ def test_reference_crops_cover_every_crop_of_70_to_90_percent(rule: DecisionRule
     assert "crop:5-0-85-100" in {v.view for v in crops}
 
 
+def test_regions_are_trimmed_past_a_frame_line_to_the_fitted_photo() -> None:
+    from monitor.hashing import regions
+
+    # A region cut a little wide: a line of the frame (with detail: a dotted border) on
+    # its edges, then the dark bars of a photo fitted in the frame, then the photo.
+    rng = np.random.default_rng(3)
+    array = np.full((220, 300), 22.0, dtype=np.float32)
+    array[0, :] = array[-1, :] = rng.integers(100, 255, 300)
+    array[:, 0] = array[:, -1] = rng.integers(100, 255, 220)
+    grey = photo("coffee").convert("L").resize((180, 200))
+    array[10:210, 60:240] = np.asarray(grey, dtype=np.float32)
+    assert regions._trimmed(array, (0, 0, 300, 220)) == (60, 10, 240, 210)
+
+
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
     flat = jpeg(Image.new("RGB", (300, 200), (120, 120, 120)))
     assert all(v.value.algorithm != "pdq" for v in rule.query(flat))
@@ -290,6 +304,28 @@ def test_decide_accepts_reference_crops_only_with_pdq_of_the_same_view(
     assert rule.decide([_match("pdq", 0, "original", crop)]) == []
 
 
+def test_decide_accepts_boxes_found_in_the_query_by_phash_with_pdq_of_the_same_view(
+    rule: DecisionRule,
+) -> None:
+    for view in ("region:1", "cell:2", "trimmed", "uncaptioned"):
+        hit = _match("phash", 8, view, entry=2)
+        assert rule.decide([_match("pdq", 80, view), hit]) == [hit], view
+        assert rule.decide([_match("pdq", 81, view), hit]) == [], view
+        assert rule.decide([_match("pdq", 80, view), _match("phash", 9, view, entry=2)]) == []
+        # PDQ of another view of the query does not confirm this one.
+        assert rule.decide([_match("pdq", 40, "original"), hit]) == [], view
+    # A box of the query against a reference crop: never (too many pairs).
+    crop = "crop:5-10-85-95"
+    assert (
+        rule.decide(
+            [_match("pdq", 5, "region:1", crop), _match("phash", 0, "region:1", crop, entry=2)]
+        )
+        == []
+    )
+    # Views without a pHash of their own (flips, turns) are never paired.
+    assert rule.decide([_match("pdq", 40, "flip_h"), _match("phash", 0, "flip_h", entry=2)]) == []
+
+
 def test_decide_keeps_one_match_per_entry_deterministically(rule: DecisionRule) -> None:
     matches = [
         _match("pdq", 20, "flip_h", entry=1),
@@ -323,7 +359,7 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
     for _ in range(12):
         crops = [f(view) for view in ("crop:0-0-80-80", "crop:5-10-85-95") for f in (pdq, phash)]
         refs.append([pdq("original"), phash("original"), pdq("turn:+5.5"), *crops])
-        queries.append([pdq(v) for v in views] + [phash("original")])
+        queries.append([pdq(v) for v in views] + [phash(v) for v in views if v != "unturned"])
     matrix = rule.match_matrix(refs, queries)
     slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
     assert (matrix == slow).all()

@@ -101,13 +101,28 @@ def regions(array: np.ndarray) -> list[Box]:
     return kept[:MAX_REGIONS]
 
 
+#: Lines of a region's edge that may belong to the frame around the bars of a photo
+#: fitted in it (the cut leaves them in: they have detail), skipped when trimming.
+EDGE_SKIP = 2
+
+
 def _trimmed(array: np.ndarray, box: Box) -> Box:
-    """``box`` without the uniform borders inside it (the bars of a photo fitted in a frame)."""
+    """``box`` without the uniform borders inside it (the bars of a photo fitted in a frame),
+    looked for from its edges and, past them, from EDGE_SKIP lines in."""
     left, top, right, bottom = box
-    inner = trim_box(array[top:bottom, left:right])
-    if inner is None:
-        return box
-    return left + inner[0], top + inner[1], left + inner[2], top + inner[3]
+    for skip in (0, EDGE_SKIP):
+        if min(right - left, bottom - top) <= 4 * skip + 8:
+            break
+        inner = trim_box(array[top + skip : bottom - skip, left + skip : right - skip])
+        if inner is not None:
+            offset_x, offset_y = left + skip, top + skip
+            return (
+                offset_x + inner[0],
+                offset_y + inner[1],
+                offset_x + inner[2],
+                offset_y + inner[3],
+            )
+    return box
 
 
 def _cut(detail: np.ndarray, box: Box, out: list[Box], depth: int) -> None:

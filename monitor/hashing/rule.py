@@ -138,8 +138,9 @@ _PLAIN_QUERY = frozenset(
         "transverse",
     )
 )
-#: The only views whose pHash is matched (query side; the reference's is "original").
-_PHASH_VIEWS = ("original",)
+#: Query views that have a pHash too (besides PDQ): the plain image and the boxes found in
+#: it (the first part of the view's name).
+_PHASH_QUERY = frozenset(("original", "trimmed", "uncaptioned", "region", "cell"))
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,24 @@ def _crop_views(array: np.ndarray) -> list[QueryHash]:
             )
             hashes.append(QueryHash(_phash_of(small), view))
     return hashes
+
+
+def _box_views(
+    pixels: np.ndarray, work: np.ndarray, box: regions.Box, factor: int, view: str
+) -> list[QueryHash]:
+    """PDQ of a box found on the block averages (``work``), hashed on the decoded pixels,
+    and its pHash, hashed on the block averages (pHash keeps low frequencies only)."""
+    bits, quality = pdq_from_grid(_box_grid(pixels, _scale(box, factor, pixels)))
+    return [QueryHash(_pdq(bits, quality), view), QueryHash(_box_phash(work, box), view)]
+
+
+def _box_phash(array: np.ndarray, box: regions.Box) -> HashValue:
+    """imagehash's pHash (Lanczos to 32x32, DCT, 8x8 above the median) of ``array[box]``."""
+    left, top, right, bottom = box
+    piece = array[top:bottom, left:right].astype(np.float64)
+    rows = pillow_matrix("lanczos", 32, piece.shape[0])
+    columns = pillow_matrix("lanczos", 32, piece.shape[1])
+    return _phash_of(np.clip(np.floor(rows @ piece @ columns.T + 0.5), 0, 255))
 
 
 def _phash_of(pixels: np.ndarray) -> HashValue:
@@ -409,7 +428,8 @@ class DecisionRule:
     def query_views(self, decoded: DecodedImage) -> list[QueryHash]:
         """Every hash to look up for a crawled image: the plain PDQ and pHash (view
         "original") first, PDQ's other dihedral variants, then the trimmed image (PDQ's
-        eight variants and pHash), the regions and a turned-back photo (PDQ)."""
+        eight variants and pHash), the image without caption bands, the regions and the
+        cells of a grid (PDQ and pHash) and a turned-back photo (PDQ)."""
         image = decoded.input
         hashes = self._plain(image)
         width, height = image.size
@@ -429,21 +449,21 @@ class DecisionRule:
                     "trimmed",
                 )
             )
+            hashes.append(QueryHash(_box_phash(work, box), "trimmed"))
         caption = regions.caption_box(work)
         if caption is not None:
             if box is None or not _same_box(caption, box):
-                grid = _box_grid(pixels, _scale(caption, factor, pixels))
-                bits, quality = pdq_from_grid(grid)
-                hashes.append(QueryHash(_pdq(bits, quality), "uncaptioned"))
+                hashes.extend(_box_views(pixels, work, caption, factor, "uncaptioned"))
         for index, region in enumerate(regions.regions(work), 1):
             if box is not None and _same_box(region, box):
                 continue
-            grid = _box_grid(pixels, _scale(region, factor, pixels))
-            bits, quality = pdq_from_grid(grid)
-            hashes.append(QueryHash(_pdq(bits, quality), f"region:{index}"))
+            hashes.extend(_box_views(pixels, work, region, factor, f"region:{index}"))
         for index, cell in enumerate(regions.grid_cells(pixels), 1):
+            left, top, right, bottom = cell
+            coarse = (left // factor, top // factor, -(-right // factor), -(-bottom // factor))
             bits, quality = pdq_from_grid(_box_grid(pixels, cell))
             hashes.append(QueryHash(_pdq(bits, quality), f"cell:{index}"))
+            hashes.append(QueryHash(_box_phash(work, coarse), f"cell:{index}"))
         turned = regions.fill_rotation(work)
         if turned is not None:
             angle, inner = turned
@@ -476,34 +496,34 @@ class DecisionRule:
         plain views (the query's plain, dihedral or trimmed views against the reference's
         plain hash) or within PDQ_DERIVED (28) when either side is a derived view (not a
         reference crop); or a pHash match between plain views within PHASH_ALONE (8).
-        Two weaker agreements of the same pair of views also make a hit ("confirmed"):
-
-        - a pHash match within PHASH_CONFIRMED (14) between plain views ("original" on
-          both sides) when PDQ's plain views of the same reference image (``group``; the
-          entry itself when None, so an imported pHash alone never gets PDQ's support)
-          agree within PDQ_CONFIRM (64);
-        - a pHash match within PHASH_CROP (8) between the query's plain view and a
-          reference crop view when PDQ of the same two views agrees within
-          PDQ_CROP_CONFIRM (80).
+        A pHash match is also a hit when PDQ of the same two views of the same reference
+        image (``group``; the entry itself when None, so an imported pHash alone never gets
+        PDQ's support) agrees, within the pair's limits (``pair_limits``): pHash 14 and PDQ
+        64 between the plain views; pHash 8 and PDQ 80 between the query's plain view and
+        a reference crop, or a box found in the query (trimmed, uncaptioned, a region, a
+        cell) and the reference's plain view.
 
         Returns, for every reference entry with a hit, its hit of smallest distance
         (ties: the first in ``matches``), in the order of ``matches``.
         """
-        confirmed: set[tuple[object, str]] = set()
+        pdq: dict[tuple[object, str, str], int] = {}
         for match in matches:
-            if match.algorithm == "pdq" and match.query_view == "original":
-                limit = pdq_confirm_limit(match.reference_view)
-                if match.distance <= limit:
-                    confirmed.add((_group(match), match.reference_view))
+            if match.algorithm == "pdq":
+                key = (_group(match), match.query_view, match.reference_view)
+                pdq[key] = min(match.distance, pdq.get(key, match.distance))
         best: dict[int, ViewMatch] = {}
         order: dict[int, int] = {}
         for index, match in enumerate(matches):
-            hit = self.accepts(match) or (
-                match.algorithm == "phash"
-                and match.query_view == "original"
-                and match.distance <= phash_confirm_limit(match.reference_view)
-                and (_group(match), match.reference_view) in confirmed
-            )
+            hit = self.accepts(match)
+            if not hit and match.algorithm == "phash":
+                limits = pair_limits(match.query_view, match.reference_view)
+                agreed = pdq.get((_group(match), match.query_view, match.reference_view))
+                hit = (
+                    limits is not None
+                    and agreed is not None
+                    and match.distance <= limits[0]
+                    and agreed <= limits[1]
+                )
             if not hit:
                 continue
             current = best.get(match.entry_id)
@@ -549,11 +569,8 @@ class DecisionRule:
         ``decide``'s logic on packed hashes (tests/test_rule.py checks they agree)."""
         n_q, n_r = len(queries), len(refs)
         alone = np.zeros((n_q, n_r), dtype=bool)
-        phash_near = np.zeros((n_q, n_r), dtype=bool)
-        pdq_confirm = np.zeros((n_q, n_r), dtype=bool)
         for algorithm in ("pdq", "phash"):
             q_bits, q_owner, q_plain = _pack(queries, algorithm, query_side=True)
-            q_original = _originals(queries, algorithm)
             r_bits, r_owner, r_plain = _pack(refs, algorithm, query_side=False)
             if not len(q_bits) or not len(r_bits):
                 continue
@@ -565,56 +582,63 @@ class DecisionRule:
                 owners = q_owner[start:stop]
                 if algorithm == "pdq":
                     hit = distance <= np.where(plain, PDQ_PLAIN, PDQ_DERIVED)
-                    _scatter(alone, owners, r_owner, hit)
-                    both = q_original[start:stop, None] & r_plain[None, :]
-                    _scatter(pdq_confirm, owners, r_owner, both & (distance <= PDQ_CONFIRM))
                 else:
-                    if algorithm == "phash":
-                        _scatter(alone, owners, r_owner, plain & (distance <= PHASH_ALONE))
-                    near = plain & (distance <= PHASH_CONFIRMED)
-                    _scatter(phash_near, owners, r_owner, near)
-        _crop_matrix(alone, refs, queries)
-        return alone | (phash_near & pdq_confirm)
+                    hit = plain & (distance <= PHASH_ALONE)
+                _scatter(alone, owners, r_owner, hit)
+        _pairs_matrix(alone, refs, queries)
+        return alone
 
 
-def _crop_matrix(
+def _pairs_matrix(
     result: np.ndarray, refs: Sequence[Sequence[QueryHash]], queries: Sequence[Sequence[QueryHash]]
 ) -> None:
-    """Sets ``result[i, j]`` where the plain view of ``queries[i]`` matches a crop view of
-    ``refs[j]`` (pHash within PHASH_CROP, PDQ of the same view within PDQ_CROP_CONFIRM)."""
-    r_phash, r_pdq, r_owner = [], [], []
-    for owner, hashes in enumerate(refs):
-        pdq = {
-            h.view: h.value.value for h in hashes if h.value.algorithm == "pdq" and _is_crop(h.view)
-        }
-        for h in hashes:
-            if h.value.algorithm == "phash" and h.view in pdq:
-                r_phash.append(h.value.value)
-                r_pdq.append(pdq[h.view])
-                r_owner.append(owner)
-    q_phash, q_pdq, q_owner = [], [], []
-    for owner, hashes in enumerate(queries):
-        plain = {h.value.algorithm: h.value.value for h in hashes if h.view == "original"}
-        if "pdq" in plain and "phash" in plain:
-            q_phash.append(plain["phash"])
-            q_pdq.append(plain["pdq"])
-            q_owner.append(owner)
-    if not r_phash or not q_phash:
+    """Sets ``result[i, j]`` where a view of ``queries[i]`` and a view of ``refs[j]`` agree
+    in pHash and in PDQ within the pair's limits (``pair_limits``)."""
+    q_phash, q_pdq, q_owner, q_plain = _paired(queries, query_side=True)
+    r_phash, r_pdq, r_owner, r_plain = _paired(refs, query_side=False)
+    if not len(q_phash) or not len(r_phash):
         return
-    words = np.array([int(v, 16) for v in r_phash], dtype=np.uint64)
-    reference_pdq = np.frombuffer(bytes.fromhex("".join(r_pdq)), np.uint8).reshape(len(r_pdq), -1)
-    query_words = np.array([int(v, 16) for v in q_phash], dtype=np.uint64)
-    query_pdq = np.frombuffer(bytes.fromhex("".join(q_pdq)), np.uint8).reshape(len(q_pdq), -1)
-    owners, queried = np.array(r_owner), np.array(q_owner)
-    for start in range(0, len(query_words), 64):
-        near = (
-            np.bitwise_count(query_words[start : start + 64, None] ^ words[None, :]) <= PHASH_CROP
-        )
-        rows, columns = np.nonzero(near)
+    widest = max(PHASH_CONFIRMED, PHASH_CROP)
+    for start in range(0, len(q_phash), 64):
+        distance = np.bitwise_count(q_phash[start : start + 64, None] ^ r_phash[None, :])
+        rows, columns = np.nonzero(distance <= widest)
+        near = distance[rows, columns]
         rows += start
-        pdq = np.bitwise_count(query_pdq[rows] ^ reference_pdq[columns]).sum(axis=1)
-        agreed = pdq <= PDQ_CROP_CONFIRM
-        result[queried[rows[agreed]], owners[columns[agreed]]] = True
+        both_plain = q_plain[rows] & r_plain[columns]
+        neither = ~q_plain[rows] & ~r_plain[columns]
+        pdq = np.bitwise_count(q_pdq[rows] ^ r_pdq[columns]).sum(axis=1)
+        agreed = np.where(
+            both_plain,
+            (near <= PHASH_CONFIRMED) & (pdq <= PDQ_CONFIRM),
+            (near <= PHASH_CROP) & (pdq <= PDQ_CROP_CONFIRM) & ~neither,
+        )
+        result[q_owner[rows[agreed]], r_owner[columns[agreed]]] = True
+
+
+def _paired(
+    items: Sequence[Sequence[QueryHash]], *, query_side: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The views that have both a pHash and a PDQ (those ``pair_limits`` pairs): pHash as
+    uint64, PDQ as 32 bytes, the owner's index, and whether the view is "original"."""
+    phash, pdq, owners, plain = [], [], [], []
+    for owner, hashes in enumerate(items):
+        pdq_of = {h.view: h.value.value for h in hashes if h.value.algorithm == "pdq"}
+        for h in hashes:
+            if (
+                h.value.algorithm == "phash"
+                and h.view in pdq_of
+                and _paired_view(h.view, query_side=query_side)
+            ):
+                phash.append(int(h.value.value, 16))
+                pdq.append(pdq_of[h.view])
+                owners.append(owner)
+                plain.append(h.view == "original")
+    return (
+        np.array(phash, dtype=np.uint64),
+        np.frombuffer(bytes.fromhex("".join(pdq)), np.uint8).reshape(len(pdq), 32),
+        np.array(owners, dtype=np.int64),
+        np.array(plain, dtype=bool),
+    )
 
 
 def _scatter(result: np.ndarray, q_owner: np.ndarray, r_owner: np.ndarray, hit: np.ndarray) -> None:
@@ -631,13 +655,13 @@ def _pack(
             if item.value.algorithm != algorithm:
                 continue
             if not query_side and _is_crop(item.view):
-                continue  # matched by _crop_matrix only
+                continue  # matched by _pairs_matrix only
             values.append(bytes.fromhex(item.value.value))
             owners.append(owner)
             if algorithm == "pdq":
                 plain.append(_plain_query(item.view) if query_side else item.view == "original")
             else:
-                plain.append(item.view in _PHASH_VIEWS if query_side else item.view == "original")
+                plain.append(item.view == "original")
     if not values:
         return np.zeros((0, 0), np.uint8), np.zeros(0, np.int64), np.zeros(0, bool)
     bits = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(len(values), -1)
@@ -648,34 +672,32 @@ def _is_crop(view: str) -> bool:
     return view.startswith(CROP_PREFIX)
 
 
-def pdq_confirm_limit(reference_view: str) -> int:
-    """PDQ distance (from the query's plain view) that confirms a pHash match of this view."""
-    if reference_view == "original":
-        return PDQ_CONFIRM
-    return PDQ_CROP_CONFIRM if _is_crop(reference_view) else -1
+def pair_limits(query_view: str, reference_view: str) -> tuple[int, int] | None:
+    """(pHash, PDQ) distances within which a pHash match between these two views, with PDQ
+    of the same two views agreeing, is a hit; None when the pair is never one."""
+    if not (_paired_view(query_view, query_side=True) and _paired_view(reference_view)):
+        return None
+    if query_view == "original" and reference_view == "original":
+        return PHASH_CONFIRMED, PDQ_CONFIRM
+    if reference_view != "original" and query_view != "original":
+        return None  # a box found in the query against a reference crop: too many pairs
+    return PHASH_CROP, PDQ_CROP_CONFIRM
 
 
-def phash_confirm_limit(reference_view: str) -> int:
-    """pHash distance (from the query's plain view) that PDQ's agreement makes a hit."""
-    if reference_view == "original":
-        return PHASH_CONFIRMED
-    return PHASH_CROP if _is_crop(reference_view) else -1
+def _paired_view(view: str, *, query_side: bool = False) -> bool:
+    """Whether a view has both hashes: the plain one, and a box found in a crawled image
+    (query side) or a crop of a reference image."""
+    if view == "original":
+        return True
+    return view.split(":", 1)[0] in _PHASH_QUERY if query_side else _is_crop(view)
 
 
 def _plain_query(view: str) -> bool:
     return view.split("/", 1)[0] in _PLAIN_QUERY
 
 
-def _originals(items: Sequence[Sequence[QueryHash]], algorithm: str) -> np.ndarray:
-    """For every hash ``_pack`` packs, whether its view is "original"."""
-    return np.array(
-        [h.view == "original" for hs in items for h in hs if h.value.algorithm == algorithm],
-        dtype=bool,
-    )
-
-
 def _plain_pair(match: ViewMatch) -> bool:
-    return match.query_view in _PHASH_VIEWS and match.reference_view == "original"
+    return match.query_view == "original" and match.reference_view == "original"
 
 
 def _group(match: ViewMatch) -> object:
