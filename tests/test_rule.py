@@ -52,6 +52,11 @@ def astronaut(rule: DecisionRule) -> tuple[Image.Image, list[QueryHash]]:
     return image, rule.enrol(jpeg(image))
 
 
+@pytest.fixture(scope="module")
+def wide_astronaut(rule: DecisionRule) -> list[QueryHash]:
+    return rule.enrol(jpeg(_wide(photo("astronaut"))))
+
+
 # --------------------------------------------------------------------------- the API
 
 
@@ -83,6 +88,8 @@ def test_reference_crops_cover_every_crop_of_70_to_90_percent(rule: DecisionRule
     assert len(crops) == 2 * (26 * 26 - 1)  # PDQ and pHash of each, the whole image aside
     assert {v.value.algorithm for v in crops} == {"pdq", "phash"}
     assert "crop:5-0-85-100" in {v.view for v in crops}
+    fills = {v.view for v in views if v.view.startswith("fill:")}
+    assert fills == {f"fill:{axis}{keep}" for axis in "wh" for keep in range(35, 80, 5)}
 
 
 def test_regions_are_trimmed_past_a_frame_line_to_the_fitted_photo() -> None:
@@ -199,7 +206,24 @@ COPIES = {
     # PDQ of the same view agreeing.
     "cropped off-centre": lambda im, others: _crop(im, 0.03, 0.21, 0.81, 0.74),
     "cropped to a corner": lambda im, others: _crop(im, 0.28, 0.0, 0.71, 0.72),
+    # A square thumbnail of a wide photo (the centre, whole height): a reference fill.
+    "square thumbnail": lambda im, others: ImageOps.fit(_wide(im), (300, 300)),
+    # A row of three portrait cells, each filled with a photo: a cell against a fill.
+    "row of three": lambda im, others: _row_of_three(_wide(im), others),
 }
+
+
+def _wide(image: Image.Image) -> Image.Image:
+    """The astronaut is square: the test photos' fills are made on a 16:9 version of it."""
+    return image.resize((image.width * 16 // 9, image.height))
+
+
+def _row_of_three(image: Image.Image, others: list[Image.Image]) -> Image.Image:
+    cell, gutter = (200, 260), 6
+    sheet = Image.new("RGB", (3 * cell[0] + 4 * gutter, cell[1] + 2 * gutter), (255, 255, 255))
+    for index, tile in enumerate([others[0], image, others[1]]):
+        sheet.paste(ImageOps.fit(tile, cell), (gutter + index * (cell[0] + gutter), gutter))
+    return sheet
 
 
 def _crop(image: Image.Image, left: float, top: float, width: float, height: float) -> Image.Image:
@@ -209,9 +233,14 @@ def _crop(image: Image.Image, left: float, top: float, width: float, height: flo
 
 @pytest.mark.parametrize("kind", list(COPIES))
 def test_copies_match_their_original(
-    rule: DecisionRule, astronaut: tuple[Image.Image, list[QueryHash]], kind: str
+    rule: DecisionRule,
+    astronaut: tuple[Image.Image, list[QueryHash]],
+    wide_astronaut: list[QueryHash],
+    kind: str,
 ) -> None:
     image, reference = astronaut
+    if kind in ("square thumbnail", "row of three"):
+        reference = wide_astronaut
     others = [photo(n) for n in ("brick", "coffee", "rocket")]
     query = rule.query(jpeg(COPIES[kind](image, others)))
     assert rule.matches(reference, query), [v.view for v in query]
@@ -314,6 +343,12 @@ def test_decide_accepts_boxes_found_in_the_query_by_phash_with_pdq_of_the_same_v
         assert rule.decide([_match("pdq", 80, view), _match("phash", 9, view, entry=2)]) == []
         # PDQ of another view of the query does not confirm this one.
         assert rule.decide([_match("pdq", 40, "original"), hit]) == [], view
+    # A box of the query against a reference fill (a collage's cell): yes.
+    fill = "fill:w55"
+    hit = _match("phash", 8, "cell:1", fill, entry=2)
+    assert rule.decide([_match("pdq", 80, "cell:1", fill), hit]) == [hit]
+    # PDQ of a fill, however close, is no hit on its own.
+    assert rule.decide([_match("pdq", 0, "cell:1", fill)]) == []
     # A box of the query against a reference crop: never (too many pairs).
     crop = "crop:5-10-85-95"
     assert (
@@ -357,7 +392,11 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
     views = ["original", "flip_h", "trimmed", "region:1", "unturned", "cell:1"]
     refs, queries = [], []
     for _ in range(12):
-        crops = [f(view) for view in ("crop:0-0-80-80", "crop:5-10-85-95") for f in (pdq, phash)]
+        crops = [
+            f(view)
+            for view in ("crop:0-0-80-80", "crop:5-10-85-95", "fill:w55")
+            for f in (pdq, phash)
+        ]
         refs.append([pdq("original"), phash("original"), pdq("turn:+5.5"), *crops])
         queries.append([pdq(v) for v in views] + [phash(v) for v in views if v != "unturned"])
     matrix = rule.match_matrix(refs, queries)

@@ -34,7 +34,7 @@ stickered copies in a trial; left out: a third hash for every image.)
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -93,6 +93,13 @@ PHASH_CROP = 8
 #: ...when PDQ's distance between the two is within this.
 PDQ_CROP_CONFIRM = 80
 CROP_PREFIX = "crop:"
+#: Reference fills: the centre of the image keeping FILL_KEEP of its width (whole height)
+#: or of its height (whole width), in steps of FILL_STEP: what a gallery, a feed's square
+#: thumbnail or a collage's cell of another shape shows of a photo ("cover"). Matched like
+#: crops, from the plain query and from the boxes found in it (a collage's cells).
+FILL_KEEP = (0.35, 0.75)
+FILL_STEP = 0.05
+FILL_PREFIX = "fill:"
 
 
 def crop_windows(
@@ -113,6 +120,19 @@ def crop_windows(
 
 
 _CROP_WINDOWS = crop_windows()
+
+
+def fill_windows() -> tuple[tuple[str, tuple[float, float], tuple[float, float]], ...]:
+    """The reference fills: (view name, (left, right), (top, bottom)) fractions."""
+    low, high = FILL_KEEP
+    found = []
+    for step in range(int(round((high - low) / FILL_STEP)) + 1):
+        keep = round(low + step * FILL_STEP, 6)
+        middle = ((1 - keep) / 2, (1 + keep) / 2)
+        percent = round(keep * 100)
+        found.append((f"{FILL_PREFIX}w{percent}", middle, (0.0, 1.0)))
+        found.append((f"{FILL_PREFIX}h{percent}", (0.0, 1.0), middle))
+    return tuple(found)
 
 
 def crop_view(x: tuple[float, float], y: tuple[float, float]) -> str:
@@ -193,32 +213,37 @@ def _box_grid(array: np.ndarray, box: regions.Box) -> np.ndarray:
 
 def _crop_views(array: np.ndarray) -> list[QueryHash]:
     """PDQ and pHash of every reference crop (``crop_windows`` on both axes, but the whole
-    image): PDQ's grid and imagehash's pHash (Lanczos to 32x32) of each, with each window's rows filtered once."""
+    image) and fill (``fill_windows``): PDQ's grid and imagehash's pHash (Lanczos to 32x32)
+    of each, with the rows of each distinct window filtered once."""
     height, width = array.shape
     if min(height, width) < 20:
         return []
-    xs = [(round(a * width), round(b * width)) for a, b in _CROP_WINDOWS]
-    ys = [(round(a * height), round(b * height)) for a, b in _CROP_WINDOWS]
-    pixels = array.astype(np.float64, copy=False)
-    pdq_rows = [_grid_matrix(bottom - top) @ pixels[top:bottom] for top, bottom in ys]
-    phash_rows = [
-        pillow_matrix("lanczos", 32, bottom - top) @ pixels[top:bottom] for top, bottom in ys
+    windows = [
+        (crop_view(x, y), x, y)
+        for x in _CROP_WINDOWS
+        for y in _CROP_WINDOWS
+        if not x == y == (0.0, 1.0)  # the plain view
     ]
+    windows += fill_windows()
+    pixels = array.astype(np.float64, copy=False)
+    rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     hashes: list[QueryHash] = []
-    for x_share, (left, right) in zip(_CROP_WINDOWS, xs, strict=True):
-        pdq_columns = _grid_matrix(right - left)
-        phash_columns = pillow_matrix("lanczos", 32, right - left).T
-        for index, y_share in enumerate(_CROP_WINDOWS):
-            if x_share == y_share == (0.0, 1.0):
-                continue  # the plain view
-            view = crop_view(x_share, y_share)
-            grid = np.asarray(pdq_columns @ pdq_rows[index][:, left:right].T).T
-            bits, quality = pdq_from_grid(grid)
-            hashes.append(QueryHash(_pdq(bits, quality), view))
-            small = np.clip(
-                np.floor(phash_rows[index][:, left:right] @ phash_columns + 0.5), 0, 255
+    for view, x, y in windows:
+        left, right = round(x[0] * width), round(x[1] * width)
+        top, bottom = round(y[0] * height), round(y[1] * height)
+        filtered = rows.get((top, bottom))
+        if filtered is None:
+            band = pixels[top:bottom]
+            filtered = rows[top, bottom] = (
+                _grid_matrix(bottom - top) @ band,
+                pillow_matrix("lanczos", 32, bottom - top) @ band,
             )
-            hashes.append(QueryHash(_phash_of(small), view))
+        grid = np.asarray(_grid_matrix(right - left) @ filtered[0][:, left:right].T).T
+        bits, quality = pdq_from_grid(grid)
+        hashes.append(QueryHash(_pdq(bits, quality), view))
+        columns = pillow_matrix("lanczos", 32, right - left).T
+        small = np.clip(np.floor(filtered[1][:, left:right] @ columns + 0.5), 0, 255)
+        hashes.append(QueryHash(_phash_of(small), view))
     return hashes
 
 
@@ -479,9 +504,9 @@ class DecisionRule:
 
     @staticmethod
     def accepts(match: ViewMatch) -> bool:
-        """Whether one match is a hit on its own (a reference crop view never is)."""
+        """Whether one match is a hit on its own (a reference crop or fill never is)."""
         if match.algorithm == "pdq":
-            if _is_crop(match.reference_view):
+            if _paired_only(match.reference_view):
                 return False
             plain = _plain_query(match.query_view) and match.reference_view == "original"
             return match.distance <= (PDQ_PLAIN if plain else PDQ_DERIVED)
@@ -594,50 +619,50 @@ def _pairs_matrix(
 ) -> None:
     """Sets ``result[i, j]`` where a view of ``queries[i]`` and a view of ``refs[j]`` agree
     in pHash and in PDQ within the pair's limits (``pair_limits``)."""
-    q_phash, q_pdq, q_owner, q_plain = _paired(queries, query_side=True)
-    r_phash, r_pdq, r_owner, r_plain = _paired(refs, query_side=False)
+    q_phash, q_pdq, q_owner, q_kind = _paired(queries, _query_kind)
+    r_phash, r_pdq, r_owner, r_kind = _paired(refs, _reference_kind)
     if not len(q_phash) or not len(r_phash):
         return
+    kinds = {"original": 0, "box": 1, "crop": 2, "fill": 3}
     widest = max(PHASH_CONFIRMED, PHASH_CROP)
     for start in range(0, len(q_phash), 64):
         distance = np.bitwise_count(q_phash[start : start + 64, None] ^ r_phash[None, :])
         rows, columns = np.nonzero(distance <= widest)
         near = distance[rows, columns]
         rows += start
-        both_plain = q_plain[rows] & r_plain[columns]
-        neither = ~q_plain[rows] & ~r_plain[columns]
+        query, reference = q_kind[rows], r_kind[columns]
+        plain = (query == kinds["original"]) & (reference == kinds["original"])
+        never = (query == kinds["box"]) & (reference == kinds["crop"])
         pdq = np.bitwise_count(q_pdq[rows] ^ r_pdq[columns]).sum(axis=1)
         agreed = np.where(
-            both_plain,
+            plain,
             (near <= PHASH_CONFIRMED) & (pdq <= PDQ_CONFIRM),
-            (near <= PHASH_CROP) & (pdq <= PDQ_CROP_CONFIRM) & ~neither,
+            (near <= PHASH_CROP) & (pdq <= PDQ_CROP_CONFIRM) & ~never,
         )
         result[q_owner[rows[agreed]], r_owner[columns[agreed]]] = True
 
 
 def _paired(
-    items: Sequence[Sequence[QueryHash]], *, query_side: bool
+    items: Sequence[Sequence[QueryHash]], kind_of: Callable[[str], str | None]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The views that have both a pHash and a PDQ (those ``pair_limits`` pairs): pHash as
-    uint64, PDQ as 32 bytes, the owner's index, and whether the view is "original"."""
-    phash, pdq, owners, plain = [], [], [], []
+    """The views that have both a pHash and a PDQ and that ``pair_limits`` pairs (``kind_of``
+    is not None): pHash as uint64, PDQ as 32 bytes, the owner's index, the view's kind."""
+    kinds = {"original": 0, "box": 1, "crop": 2, "fill": 3}
+    phash, pdq, owners, kind = [], [], [], []
     for owner, hashes in enumerate(items):
         pdq_of = {h.view: h.value.value for h in hashes if h.value.algorithm == "pdq"}
         for h in hashes:
-            if (
-                h.value.algorithm == "phash"
-                and h.view in pdq_of
-                and _paired_view(h.view, query_side=query_side)
-            ):
+            name = kind_of(h.view)
+            if h.value.algorithm == "phash" and h.view in pdq_of and name is not None:
                 phash.append(int(h.value.value, 16))
                 pdq.append(pdq_of[h.view])
                 owners.append(owner)
-                plain.append(h.view == "original")
+                kind.append(kinds[name])
     return (
         np.array(phash, dtype=np.uint64),
         np.frombuffer(bytes.fromhex("".join(pdq)), np.uint8).reshape(len(pdq), 32),
         np.array(owners, dtype=np.int64),
-        np.array(plain, dtype=bool),
+        np.array(kind, dtype=np.int8),
     )
 
 
@@ -654,7 +679,7 @@ def _pack(
         for item in hashes:
             if item.value.algorithm != algorithm:
                 continue
-            if not query_side and _is_crop(item.view):
+            if not query_side and _paired_only(item.view):
                 continue  # matched by _pairs_matrix only
             values.append(bytes.fromhex(item.value.value))
             owners.append(owner)
@@ -668,28 +693,38 @@ def _pack(
     return bits, np.array(owners), np.array(plain)
 
 
-def _is_crop(view: str) -> bool:
-    return view.startswith(CROP_PREFIX)
+def _paired_only(view: str) -> bool:
+    """A reference crop or fill: matched in pairs only (``pair_limits``), never alone."""
+    return _reference_kind(view) in ("crop", "fill")
 
 
 def pair_limits(query_view: str, reference_view: str) -> tuple[int, int] | None:
     """(pHash, PDQ) distances within which a pHash match between these two views, with PDQ
     of the same two views agreeing, is a hit; None when the pair is never one."""
-    if not (_paired_view(query_view, query_side=True) and _paired_view(reference_view)):
+    query, reference = _query_kind(query_view), _reference_kind(reference_view)
+    if query is None or reference is None:
         return None
-    if query_view == "original" and reference_view == "original":
+    if query == reference == "original":
         return PHASH_CONFIRMED, PDQ_CONFIRM
-    if reference_view != "original" and query_view != "original":
-        return None  # a box found in the query against a reference crop: too many pairs
+    if query == "box" and reference == "crop":
+        return None  # every box of the query against 675 crops: too many pairs
     return PHASH_CROP, PDQ_CROP_CONFIRM
 
 
-def _paired_view(view: str, *, query_side: bool = False) -> bool:
-    """Whether a view has both hashes: the plain one, and a box found in a crawled image
-    (query side) or a crop of a reference image."""
+def _query_kind(view: str) -> str | None:
+    """ "original", "box" (found in the query: it has a pHash too) or None (PDQ only)."""
     if view == "original":
-        return True
-    return view.split(":", 1)[0] in _PHASH_QUERY if query_side else _is_crop(view)
+        return view
+    return "box" if view.split(":", 1)[0] in _PHASH_QUERY else None
+
+
+def _reference_kind(view: str) -> str | None:
+    """ "original", "crop", "fill" or None (PDQ only: the turns)."""
+    if view == "original":
+        return view
+    if view.startswith(CROP_PREFIX):
+        return "crop"
+    return "fill" if view.startswith(FILL_PREFIX) else None
 
 
 def _plain_query(view: str) -> bool:
