@@ -56,10 +56,13 @@ class LoadResult:
 
 
 def lookup_thresholds() -> dict[str, int]:
-    """The distances the index is asked at: every match the rule accepts on its own."""
+    """The distances the index is asked at: every match the rule accepts on its own, every
+    pHash match that PDQ's agreement can make a hit, every dHash match that pHash's and
+    PDQ's can (``confirmations`` checks those agreements)."""
     return {
         "pdq": max(rules.PDQ_PLAIN, rules.PDQ_DERIVED),
-        "phash": max(rules.PHASH_CONFIRMED, rules.PHASH_ALONE),
+        "phash": max(rules.PHASH_CONFIRMED, rules.PHASH_ALONE, rules.PHASH_CROP),
+        "dhash": rules.DHASH_TRIPLE,
     }
 
 
@@ -77,8 +80,9 @@ class Detector:
         self._view_names: list[str] = [ORIGINAL]
         self._view_numbers: dict[str, int] = {ORIGINAL: 0}
         self._open_cases: set[int] | None = None
-        # (group number, view number) -> that view's PDQ entry (confirmations)
-        self._pdq_entry: dict[tuple[int, int], int] = {}
+        # (group number, view number, algorithm) -> its entry, for confirmations: PDQ of
+        # every view, pHash of the plain view (dHash is never confirmed, only confirms).
+        self._entries: dict[tuple[int, int, str], int] = {}
         self._lock = threading.Lock()  # one loader at a time; readers never wait
 
     def __len__(self) -> int:
@@ -169,8 +173,8 @@ class Detector:
         )
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         for row, group, view in zip(rows, group_column.tolist(), view_column.tolist(), strict=True):
-            if group >= 0 and row[2] == "pdq":
-                self._pdq_entry[group, view] = row[0]  # type: ignore[assignment]
+            if group >= 0 and (row[2] == "pdq" or row[2] == "phash" and view == 0):
+                self._entries[group, view, row[2]] = row[0]  # type: ignore[index,assignment]
         # The metadata first, then the index: a reader never finds an entry without it.
         self._ids = np.concatenate([self._ids, ids])
         self._groups = np.concatenate([self._groups, group_column])
@@ -209,44 +213,55 @@ class Detector:
     def confirmations(
         self, views: Sequence[QueryHash], candidates: Sequence[ViewMatch]
     ) -> list[ViewMatch]:
-        """PDQ matches that the rule needs to confirm pHash matches and the index, asked
-        within 31 only, did not return: for every pHash candidate that PDQ's agreement could
-        make a hit (``rules.pair_limits``), PDQ between the same view of the query and the
-        same view of the same reference image, from ``distance_to``, when within the limit."""
-        query_pdq = {q.view: q.value for q in views if q.value.algorithm == "pdq"}
-        have = {
-            (c.group, c.query_view, c.reference_view) for c in candidates if c.algorithm == "pdq"
-        }
+        """The matches that the rule needs to confirm candidates and that the index, asked
+        at the distances that make hits alone, did not return, from ``distance_to`` on the
+        one entry concerned, when within the rule's limit: PDQ of the same two views for a
+        pHash candidate that PDQ's agreement could make a hit (``rules.pair_limits``); pHash
+        and PDQ of the plain views for a dHash candidate between them (``DHASH_TRIPLE``)."""
+        wanted: dict[tuple[int, str, str, str], tuple[int, int]] = {}
+
+        def want(
+            group: int, query: str, reference: str, algorithm: str, limit: int, case: int
+        ) -> None:
+            key = (group, query, reference, algorithm)
+            wanted[key] = (max(limit, wanted.get(key, (limit, case))[0]), case)
+
+        for c in candidates:
+            group = c.group
+            if not isinstance(group, int):
+                continue
+            if c.algorithm == "phash":
+                limits = rules.pair_limits(c.query_view, c.reference_view)
+                if limits is not None and c.distance <= limits[0]:
+                    want(group, c.query_view, c.reference_view, "pdq", limits[1], c.case_id)
+            elif (
+                c.algorithm == "dhash" and rules.plain_pair(c) and c.distance <= rules.DHASH_TRIPLE
+            ):
+                want(group, ORIGINAL, ORIGINAL, "phash", rules.PHASH_TRIPLE, c.case_id)
+                want(group, ORIGINAL, ORIGINAL, "pdq", rules.PDQ_TRIPLE, c.case_id)
+        if not wanted:
+            return []
+        for c in candidates:
+            wanted.pop((c.group, c.query_view, c.reference_view, c.algorithm), None)  # type: ignore[arg-type]
+        values = {(q.view, q.value.algorithm): q.value for q in views}
         numbers = self._view_numbers
         extra: list[ViewMatch] = []
-        for candidate in candidates:
-            if candidate.algorithm != "phash" or candidate.group is None:
-                continue
-            group, query_view, view = (
-                candidate.group,
-                candidate.query_view,
-                candidate.reference_view,
-            )
-            limits = rules.pair_limits(query_view, view)
-            value = query_pdq.get(query_view)
-            key = (group, query_view, view)
-            if limits is None or value is None or candidate.distance > limits[0] or key in have:
-                continue
-            have.add(key)
-            entry = self._pdq_entry.get((group, numbers.get(view, -1)))  # type: ignore[arg-type]
-            if entry is None:
+        for (group, query, reference, algorithm), (limit, case) in wanted.items():
+            value = values.get((query, algorithm))
+            entry = self._entries.get((group, numbers.get(reference, -1), algorithm))
+            if value is None or entry is None:
                 continue
             distance = self.index.distance_to(entry, value)
-            if distance is not None and distance <= limits[1]:
+            if distance is not None and distance <= limit:
                 extra.append(
                     ViewMatch(
                         entry_id=entry,
                         group=group,
-                        case_id=candidate.case_id,
-                        algorithm="pdq",
+                        case_id=case,
+                        algorithm=algorithm,
                         distance=distance,
-                        query_view=query_view,
-                        reference_view=view,
+                        query_view=query,
+                        reference_view=reference,
                     )
                 )
         return extra

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from pathlib import Path
 
@@ -62,12 +63,14 @@ def wide_astronaut(rule: DecisionRule) -> list[QueryHash]:
 
 def test_views_start_with_the_plain_hashes(rule: DecisionRule) -> None:
     decoded = decode_image(jpeg(photo("coffee")), max_pixels=MAX_PIXELS)
-    plain = [ALGORITHMS["pdq"].compute(decoded.input), ALGORITHMS["phash"].compute(decoded.input)]
+    plain = [ALGORITHMS[name].compute(decoded.input) for name in ("pdq", "phash", "dhash")]
     for views in (rule.reference_views(decoded), rule.query_views(decoded)):
-        assert [v.view for v in views[:2]] == ["original", "original"]
-        assert [v.value for v in views[:2]] == plain  # the plain view is the algorithms' own
+        assert [v.view for v in views[:3]] == ["original"] * 3
+        assert [v.value for v in views[:3]] == plain  # the plain view is the algorithms' own
         assert all(ALGORITHMS[v.value.algorithm].usable(v.value) for v in views)
-    assert set(rule.thresholds) == {"pdq", "phash"}
+        # dHash of the plain view only (it confirms, with pHash and PDQ, never alone).
+        assert [v.view for v in views if v.value.algorithm == "dhash"] == ["original"]
+    assert set(rule.thresholds) == {"pdq", "phash", "dhash"}
 
 
 def test_reference_crops_cover_every_crop_of_70_to_90_percent(rule: DecisionRule) -> None:
@@ -359,6 +362,23 @@ def test_decide_accepts_boxes_found_in_the_query_by_phash_with_pdq_of_the_same_v
     )
     # Views without a pHash of their own (flips, turns) are never paired.
     assert rule.decide([_match("pdq", 40, "flip_h"), _match("phash", 0, "flip_h", entry=2)]) == []
+
+
+def test_decide_accepts_three_weak_agreements_of_the_plain_views(rule: DecisionRule) -> None:
+    dhash = _match("dhash", 14, entry=3)
+    triple = [_match("pdq", 80, entry=1), _match("phash", 20, entry=2), dhash]
+    assert rule.decide(triple) == [dhash]
+    for index, too_far in ((0, 81), (1, 21), (2, 15)):
+        changed = list(triple)
+        changed[index] = dataclasses.replace(triple[index], distance=too_far)
+        assert rule.decide(changed) == [], index
+    # Each agreement between the plain views of the same reference image.
+    assert rule.decide([_match("pdq", 10, "flip_h"), triple[1], dhash]) == [
+        _match("pdq", 10, "flip_h")
+    ]
+    assert rule.decide([triple[0], _match("phash", 15, entry=2, group="h"), dhash]) == []
+    assert rule.decide([triple[0], triple[1], _match("dhash", 0, "trimmed", entry=3)]) == []
+    assert rule.decide([dhash]) == [] and rule.decide([_match("dhash", 0)]) == []
 
 
 def test_decide_keeps_one_match_per_entry_deterministically(rule: DecisionRule) -> None:
