@@ -114,7 +114,7 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
     labels = sorted({h["label"] for h in exported["hashes"]})
     assert labels == ["a.jpg", "chelsea.jpg"]
     plain = [h["algorithm"] for h in exported["hashes"] if "view" not in h]
-    assert sorted(plain) == ["pdq", "pdq", "phash", "phash"]
+    assert sorted(plain) == ["dhash", "dhash", "pdq", "pdq", "phash", "phash"]
     assert len(exported["hashes"]) == views
 
 
@@ -275,5 +275,5 @@ def test_cli_on_postgresql(env: Env) -> None:
     """The same contract holds on both backends."""
     case_id = ok(env.cli("case", "add", "PG case")).strip()
     ok(env.cli("hashes", "add", case_id, str(PHOTOS / "rocket.jpg")))
-    assert count_hashes(env.app, int(case_id)) == {"pdq": 1, "phash": 1}
+    assert count_hashes(env.app, int(case_id)) == {"pdq": 1, "phash": 1, "dhash": 1}
     fails(env.cli("hashes", "add", "999", str(PHOTOS / "rocket.jpg")), "no case")

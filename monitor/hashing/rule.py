@@ -144,7 +144,7 @@ def fill_windows() -> tuple[tuple[str, tuple[float, float], tuple[float, float]]
     found = []
     for step in range(int(round((high - low) / FILL_STEP)) + 1):
         keep = round(low + step * FILL_STEP, 6)
-        middle = ((1 - keep) / 2, (1 + keep) / 2)
+        middle = (round((1 - keep) / 2, 6), round((1 + keep) / 2, 6))
         percent = round(keep * 100)
         found.append((f"{FILL_PREFIX}w{percent}", middle, (0.0, 1.0)))
         found.append((f"{FILL_PREFIX}h{percent}", (0.0, 1.0), middle))
@@ -234,13 +234,15 @@ def _crop_views(array: np.ndarray) -> list[QueryHash]:
     height, width = array.shape
     if min(height, width) < 20:
         return []
-    windows = [
+    # Fills first: a crop that is also a fill (the centre keeping 70 % of a side) is kept
+    # under the fill's name (matched in more pairs), not twice.
+    windows = list(fill_windows())
+    windows += [
         (crop_view(x, y), x, y)
         for x in _CROP_WINDOWS
         for y in _CROP_WINDOWS
         if not x == y == (0.0, 1.0)  # the plain view
     ]
-    windows += fill_windows()
     pixels = array.astype(np.float64, copy=False)
     rows: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     hashes: list[QueryHash] = []
@@ -469,7 +471,16 @@ class DecisionRule:
             bits, quality = pdq_from_grid(_box_grid(turned, (left, top, left + w, top + h)))
             hashes.append(QueryHash(_pdq(bits, quality), f"turn:{angle:+g}"))
         hashes.extend(_crop_views(work))
-        return [h for h in hashes if self._usable(h.value)]
+        # One entry per distinct hash (a case stores each value once): the first view of a
+        # value keeps it (neighbouring crops often share a pHash).
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for h in hashes:
+            key = (h.value.algorithm, h.value.value)
+            if key not in seen and self._usable(h.value):
+                seen.add(key)
+                unique.append(h)
+        return unique
 
     def query_views(self, decoded: DecodedImage) -> list[QueryHash]:
         """Every hash to look up for a crawled image: the plain PDQ and pHash (view
@@ -574,12 +585,12 @@ class DecisionRule:
                     and match.distance <= limits[0]
                     and agreed <= limits[1]
                 )
-            if not hit and match.algorithm == "dhash" and plain_pair(match):
+            if not hit and match.algorithm == "pdq" and plain_pair(match):
                 group = _group(match)
                 hit = (
-                    match.distance <= DHASH_TRIPLE
+                    match.distance <= PDQ_TRIPLE
                     and plain.get((group, "phash"), PHASH_TRIPLE + 1) <= PHASH_TRIPLE
-                    and plain.get((group, "pdq"), PDQ_TRIPLE + 1) <= PDQ_TRIPLE
+                    and plain.get((group, "dhash"), DHASH_TRIPLE + 1) <= DHASH_TRIPLE
                 )
             if not hit:
                 continue
