@@ -120,6 +120,23 @@ def test_regions_are_trimmed_past_a_frame_line_to_the_fitted_photo() -> None:
     assert regions._trimmed(array, (0, 0, 300, 220)) == (60, 10, 240, 210)
 
 
+def test_regions_are_cut_along_gaps_that_rules_cross() -> None:
+    from monitor.hashing import regions
+
+    # An app: a busy sidebar (no row of the page is flat), rules running across the gap
+    # between the sidebar and the cards (card borders), a photo in a card.
+    page = Image.new("L", (240, 160), 240)
+    draw = ImageDraw.Draw(page)
+    noise = np.random.default_rng(1).integers(0, 255, (160, 44), dtype=np.uint8)
+    page.paste(Image.fromarray(noise), (4, 0))
+    for y in (12, 40, 60, 70, 150, 155):  # rules from the sidebar's edge across the page
+        draw.line((49, y, 239, y), fill=150)
+    page.paste(photo("coffee").convert("L").resize((120, 72)), (90, 74))
+    array = np.asarray(page, dtype=np.float32)
+    found = regions.regions(array)
+    assert any(all(abs(a - b) <= 2 for a, b in zip(box, (90, 74, 210, 146))) for box in found)
+
+
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
     flat = jpeg(Image.new("RGB", (300, 200), (120, 120, 120)))
     assert all(v.value.algorithm != "pdq" for v in rule.query(flat))

@@ -27,7 +27,7 @@ MIN_AREA = 0.06
 #: ...and so are pieces narrower than this share of the image on either side.
 MIN_SIDE = 0.15
 #: At most this many regions are returned (largest first).
-MAX_REGIONS = 5
+MAX_REGIONS = 6
 
 #: A border is uniform when its pixels vary less than this (grey levels, 0-255).
 BORDER_STD = 6.0
@@ -70,35 +70,51 @@ def _uniform_run(rows: np.ndarray) -> int:
     return len(rows)
 
 
-def detail_map(array: np.ndarray) -> np.ndarray:
-    """Boolean map of the pixels that differ from a right or lower neighbour."""
-    detail = np.zeros(array.shape, dtype=bool)
-    detail[:, :-1] |= np.abs(np.diff(array, axis=1)) > DETAIL
-    detail[:-1, :] |= np.abs(np.diff(array, axis=0)) > DETAIL
-    return detail
+def detail_maps(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean maps of the pixels that differ from their right neighbour (``across``) and
+    from their lower neighbour (``down``). A column is a gap between pieces when nothing
+    changes across it (a horizontal rule crossing it does not), a row when nothing changes
+    down it (a vertical rule crossing it does not)."""
+    across = np.zeros(array.shape, dtype=bool)
+    down = np.zeros(array.shape, dtype=bool)
+    across[:, :-1] = np.abs(np.diff(array, axis=1)) > DETAIL
+    down[:-1, :] = np.abs(np.diff(array, axis=0)) > DETAIL
+    return across, down
 
 
 def regions(array: np.ndarray) -> list[Box]:
     """The large detailed rectangles of the image that flat lines separate, largest first.
 
-    Empty when the whole image is one such rectangle (nothing to separate)."""
+    Two cuts are made: one where a flat line has no detail at all (a photo with a smooth
+    band, such as a sky, stays whole), one where it only has nothing changing along its
+    own direction (the gap between an app's sidebar and its cards stays a gap though card
+    borders cross it); their pieces are pooled. Empty when the whole image is one such
+    rectangle (nothing to separate)."""
     height, width = array.shape
-    detail = detail_map(array)
+    across, down = detail_maps(array)
+    either = across | down
     pieces: list[Box] = []
-    _cut(detail, (0, 0, width, height), pieces, depth=0)
+    _cut((either, either), (0, 0, width, height), pieces, depth=0)
+    _cut((across, down), (0, 0, width, height), pieces, depth=0)
     min_area = MIN_AREA * width * height
-    kept = [
-        p
-        for p in pieces
-        if (p[2] - p[0]) * (p[3] - p[1]) >= min_area
-        and p[2] - p[0] >= MIN_SIDE * width
-        and p[3] - p[1] >= MIN_SIDE * height
-    ]
-    kept = [_trimmed(array, p) for p in kept]
+    kept: list[Box] = []
+    for piece in pieces:
+        if (
+            (piece[2] - piece[0]) * (piece[3] - piece[1]) >= min_area
+            and piece[2] - piece[0] >= MIN_SIDE * width
+            and piece[3] - piece[1] >= MIN_SIDE * height
+        ):
+            box = _trimmed(array, piece)
+            if not any(_near(box, other) for other in kept):
+                kept.append(box)
     kept.sort(key=lambda p: (-(p[2] - p[0]) * (p[3] - p[1]), p))
     # The whole image (or nearly) is the original view already.
     kept = [p for p in kept if (p[2] - p[0]) * (p[3] - p[1]) < 0.9 * width * height]
     return kept[:MAX_REGIONS]
+
+
+def _near(a: Box, b: Box, tolerance: int = 2) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
 #: Lines of a region's edge that may belong to the frame around the bars of a photo
@@ -125,12 +141,14 @@ def _trimmed(array: np.ndarray, box: Box) -> Box:
     return box
 
 
-def _cut(detail: np.ndarray, box: Box, out: list[Box], depth: int) -> None:
+def _cut(
+    detail: tuple[np.ndarray, np.ndarray], box: Box, out: list[Box], depth: int
+) -> None:
     """Recursive XY cut: split ``box`` along its flat rows and columns."""
     left, top, right, bottom = box
-    piece = detail[top:bottom, left:right]
-    rows = piece.mean(axis=1) > FLAT_SHARE
-    columns = piece.mean(axis=0) > FLAT_SHARE
+    across, down = detail
+    rows = down[top:bottom, left:right].mean(axis=1) > FLAT_SHARE
+    columns = across[top:bottom, left:right].mean(axis=0) > FLAT_SHARE
     if not rows.any() or not columns.any():
         return
     # Shrink to the detailed part.
