@@ -67,7 +67,8 @@ def run_demo() -> int:
         added = hashes.hash_files(app, case_id, photos)
         out.print(
             f"  added {added.added} hashes from {added.files} photos"
-            " (PDQ and pHash of each, of 675 crops of each, and PDQ of six slight turns)"
+            " (PDQ, pHash and dHash of each; PDQ and pHash of 693 crops and fills of each;"
+            " PDQ of six slight turns of each)"
         )
 
         sample = build_sample_site(PHOTOS, include_slow=False)

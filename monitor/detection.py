@@ -216,7 +216,7 @@ class Detector:
         """The matches that the rule needs to confirm candidates and that the index, asked
         at the distances that make hits alone, did not return, from ``distance_to`` on the
         one entry concerned, when within the rule's limit: PDQ of the same two views for a
-        pHash candidate that PDQ's agreement could make a hit (``rules.pair_limits``); pHash
+        pHash candidate that PDQ's agreement could make a hit (``rules.pair_pdq_limit``); pHash
         and PDQ of the plain views for a dHash candidate between them (``DHASH_TRIPLE``)."""
         wanted: dict[tuple[int, str, str, str], tuple[int, int]] = {}
 
@@ -231,9 +231,9 @@ class Detector:
             if not isinstance(group, int):
                 continue
             if c.algorithm == "phash":
-                limits = rules.pair_limits(c.query_view, c.reference_view)
-                if limits is not None and c.distance <= limits[0]:
-                    want(group, c.query_view, c.reference_view, "pdq", limits[1], c.case_id)
+                limit = rules.pair_pdq_limit(c.query_view, c.reference_view, c.distance)
+                if limit is not None:
+                    want(group, c.query_view, c.reference_view, "pdq", limit, c.case_id)
             elif (
                 c.algorithm == "dhash" and rules.plain_pair(c) and c.distance <= rules.DHASH_TRIPLE
             ):

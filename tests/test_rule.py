@@ -134,7 +134,9 @@ def test_regions_are_cut_along_gaps_that_rules_cross() -> None:
     page.paste(photo("coffee").convert("L").resize((120, 72)), (90, 74))
     array = np.asarray(page, dtype=np.float32)
     found = regions.regions(array)
-    assert any(all(abs(a - b) <= 2 for a, b in zip(box, (90, 74, 210, 146))) for box in found)
+    assert any(
+        all(abs(a - b) <= 2 for a, b in zip(box, (90, 74, 210, 146), strict=True)) for box in found
+    )
 
 
 def test_unusable_hashes_are_never_views(rule: DecisionRule) -> None:
@@ -374,6 +376,13 @@ def test_decide_accepts_boxes_found_in_the_query_by_phash_with_pdq_of_the_same_v
         assert rule.decide([_match("pdq", 80, view), _match("phash", 9, view, entry=2)]) == []
         # PDQ of another view of the query does not confirm this one.
         assert rule.decide([_match("pdq", 40, "original"), hit]) == [], view
+    # Closer in PDQ, a box may be further in pHash (the photo of a screenshot, cut a little
+    # wide): pHash 12 with PDQ 64.
+    near = _match("phash", 12, "region:1", entry=2)
+    assert rule.decide([_match("pdq", 64, "region:1"), near]) == [near]
+    assert rule.decide([_match("pdq", 65, "region:1"), near]) == []
+    fill = [_match("pdq", 10, "region:1", "fill:w55"), _match("phash", 12, "region:1", "fill:w55")]
+    assert rule.decide(fill) == []
     # A box of the query against a reference fill (a collage's cell): yes.
     fill = "fill:w55"
     hit = _match("phash", 8, "cell:1", fill, entry=2)

@@ -39,8 +39,9 @@ MIN_KEPT = 0.3
 Box = tuple[int, int, int, int]
 
 
-def trim_box(array: np.ndarray) -> Box | None:
-    """The box inside uniform borders, or None if there are none worth trimming."""
+def trim_box(array: np.ndarray, min_border: float = MIN_BORDER) -> Box | None:
+    """The box inside uniform borders, or None if there are none worth trimming (none
+    takes ``min_border`` of its side)."""
     height, width = array.shape
     top = _uniform_run(array)
     bottom = _uniform_run(array[::-1])
@@ -49,7 +50,7 @@ def trim_box(array: np.ndarray) -> Box | None:
     kept_h, kept_w = height - top - bottom, width - left - right
     if kept_h < MIN_KEPT * height or kept_w < MIN_KEPT * width:
         return None
-    if max(top, bottom) < MIN_BORDER * height and max(left, right) < MIN_BORDER * width:
+    if max(top, bottom) < min_border * height and max(left, right) < min_border * width:
         return None
     return left, top, width - right, height - bottom
 
@@ -117,6 +118,9 @@ def _near(a: Box, b: Box, tolerance: int = 2) -> bool:
     return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
+#: A region's borders are trimmed from this share of a side (the bars of a photo fitted in a
+#: frame are exact, however thin; the whole image's from MIN_BORDER).
+REGION_MIN_BORDER = 0.01
 #: Lines of a region's edge that may belong to the frame around the bars of a photo
 #: fitted in it (the cut leaves them in: they have detail), skipped when trimming.
 EDGE_SKIP = 2
@@ -129,7 +133,9 @@ def _trimmed(array: np.ndarray, box: Box) -> Box:
     for skip in (0, EDGE_SKIP):
         if min(right - left, bottom - top) <= 4 * skip + 8:
             break
-        inner = trim_box(array[top + skip : bottom - skip, left + skip : right - skip])
+        inner = trim_box(
+            array[top + skip : bottom - skip, left + skip : right - skip], REGION_MIN_BORDER
+        )
         if inner is not None:
             offset_x, offset_y = left + skip, top + skip
             return (
@@ -141,9 +147,7 @@ def _trimmed(array: np.ndarray, box: Box) -> Box:
     return box
 
 
-def _cut(
-    detail: tuple[np.ndarray, np.ndarray], box: Box, out: list[Box], depth: int
-) -> None:
+def _cut(detail: tuple[np.ndarray, np.ndarray], box: Box, out: list[Box], depth: int) -> None:
     """Recursive XY cut: split ``box`` along its flat rows and columns."""
     left, top, right, bottom = box
     across, down = detail

@@ -29,9 +29,9 @@ adds views on both sides:
 ``decide`` keeps the matches that are hits (see its docstring): PDQ alone within 31 between
 plain views, 28 when either side is derived (never a reference crop or fill); pHash alone
 within 8 between the plain views; a pHash match confirmed by PDQ of the same two views
-(``pair_limits``: 14 and 64 between the plain views, 8 and 80 between a reference crop or
+(``pair_pdq_limit``: 14 and 64 between the plain views, 8 and 80 between a reference crop or
 fill and the plain query, or between a box found in the query and the reference's plain
-view or fill); and three weak agreements of the plain views (dHash 14, pHash 20, PDQ 80).
+view or fill, 12 and 64 between a box and the plain view); and three weak agreements of the plain views (dHash 14, pHash 20, PDQ 80).
 ``thresholds`` are the distances within which every match ``decide`` may need lies; the
 crawler (``monitor.detection``) asks its index only at the distances that can start a hit
 (PDQ 31, pHash 14, dHash 14) and checks the confirming agreements on the one reference
@@ -108,6 +108,9 @@ CROP_KEEP = (0.7, 0.9)
 PHASH_CROP = 8
 #: ...when PDQ's distance between the two is within this.
 PDQ_CROP_CONFIRM = 80
+#: pHash distance between a box found in the query (a screenshot's photo, not cut quite
+#: to its edges) and the reference's plain view when PDQ agrees within PDQ_CONFIRM.
+PHASH_BOX = 12
 CROP_PREFIX = "crop:"
 #: Reference fills: the centre of the image keeping FILL_KEEP of its width (whole height)
 #: or of its height (whole width), in steps of FILL_STEP: what a gallery, a feed's square
@@ -555,10 +558,13 @@ class DecisionRule:
         reference crop); or a pHash match between plain views within PHASH_ALONE (8).
         A pHash match is also a hit when PDQ of the same two views of the same reference
         image (``group``; the entry itself when None, so an imported pHash alone never gets
-        PDQ's support) agrees, within the pair's limits (``pair_limits``): pHash 14 and PDQ
-        64 between the plain views; pHash 8 and PDQ 80 between the query's plain view and
-        a reference crop, or a box found in the query (trimmed, uncaptioned, a region, a
-        cell) and the reference's plain view.
+        PDQ's support) agrees within the pair's limit (``pair_pdq_limit``): pHash 14 and
+        PDQ 64 between the plain views; pHash 8 and PDQ 80 between the query's plain view
+        and a reference crop or fill, or a box found in the query (trimmed, uncaptioned, a
+        region, a cell) and the reference's plain view or a fill; pHash 12 and PDQ 64
+        between a box and the reference's plain view. And a PDQ match between the plain
+        views within PDQ_TRIPLE (80) is a hit when pHash and dHash of the plain views of
+        the same reference image agree within PHASH_TRIPLE (20) and DHASH_TRIPLE (14).
 
         Returns, for every reference entry with a hit, its hit of smallest distance
         (ties: the first in ``matches``), in the order of ``matches``.
@@ -577,14 +583,9 @@ class DecisionRule:
         for index, match in enumerate(matches):
             hit = self.accepts(match)
             if not hit and match.algorithm == "phash":
-                limits = pair_limits(match.query_view, match.reference_view)
+                limit = pair_pdq_limit(match.query_view, match.reference_view, match.distance)
                 agreed = pdq.get((_group(match), match.query_view, match.reference_view))
-                hit = (
-                    limits is not None
-                    and agreed is not None
-                    and match.distance <= limits[0]
-                    and agreed <= limits[1]
-                )
+                hit = limit is not None and agreed is not None and agreed <= limit
             if not hit and match.algorithm == "pdq" and plain_pair(match):
                 group = _group(match)
                 hit = (
@@ -697,7 +698,7 @@ def _pairs_matrix(
     result: np.ndarray, refs: Sequence[Sequence[QueryHash]], queries: Sequence[Sequence[QueryHash]]
 ) -> None:
     """Sets ``result[i, j]`` where a view of ``queries[i]`` and a view of ``refs[j]`` agree
-    in pHash and in PDQ within the pair's limits (``pair_limits``)."""
+    in pHash and in PDQ within the pair's limits (``pair_pdq_limit``)."""
     q_phash, q_pdq, q_owner, q_kind = _paired(queries, _query_kind)
     r_phash, r_pdq, r_owner, r_kind = _paired(refs, _reference_kind)
     if not len(q_phash) or not len(r_phash):
@@ -712,19 +713,30 @@ def _pairs_matrix(
         query, reference = q_kind[rows], r_kind[columns]
         plain = (query == kinds["original"]) & (reference == kinds["original"])
         never = (query == kinds["box"]) & (reference == kinds["crop"])
-        pdq = np.bitwise_count(q_pdq[rows] ^ r_pdq[columns]).sum(axis=1)
-        agreed = np.where(
+        box = (query == kinds["box"]) & (reference == kinds["original"])
+        # pair_pdq_limit, vectorised (-1: no limit).
+        limit = np.where(
             plain,
-            (near <= PHASH_CONFIRMED) & (pdq <= PDQ_CONFIRM),
-            (near <= PHASH_CROP) & (pdq <= PDQ_CROP_CONFIRM) & ~never,
+            np.where(near <= PHASH_CONFIRMED, PDQ_CONFIRM, -1),
+            np.where(
+                never,
+                -1,
+                np.where(
+                    near <= PHASH_CROP,
+                    PDQ_CROP_CONFIRM,
+                    np.where(box & (near <= PHASH_BOX), PDQ_CONFIRM, -1),
+                ),
+            ),
         )
+        pdq = np.bitwise_count(q_pdq[rows] ^ r_pdq[columns]).sum(axis=1)
+        agreed = pdq <= limit
         result[q_owner[rows[agreed]], r_owner[columns[agreed]]] = True
 
 
 def _paired(
     items: Sequence[Sequence[QueryHash]], kind_of: Callable[[str], str | None]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The views that have both a pHash and a PDQ and that ``pair_limits`` pairs (``kind_of``
+    """The views that have both a pHash and a PDQ and that ``pair_pdq_limit`` pairs (``kind_of``
     is not None): pHash as uint64, PDQ as 32 bytes, the owner's index, the view's kind."""
     kinds = {"original": 0, "box": 1, "crop": 2, "fill": 3}
     phash, pdq, owners, kind = [], [], [], []
@@ -773,21 +785,30 @@ def _pack(
 
 
 def _paired_only(view: str) -> bool:
-    """A reference crop or fill: matched in pairs only (``pair_limits``), never alone."""
+    """A reference crop or fill: matched in pairs only (``pair_pdq_limit``), never alone."""
     return _reference_kind(view) in ("crop", "fill")
 
 
-def pair_limits(query_view: str, reference_view: str) -> tuple[int, int] | None:
-    """(pHash, PDQ) distances within which a pHash match between these two views, with PDQ
-    of the same two views agreeing, is a hit; None when the pair is never one."""
+def pair_pdq_limit(query_view: str, reference_view: str, phash_distance: int) -> int | None:
+    """The PDQ distance (between the same two views) that makes a pHash match of these two
+    views at ``phash_distance`` a hit; None when none does:
+
+    - the plain views: pHash within PHASH_CONFIRMED (14), PDQ within PDQ_CONFIRM (64);
+    - the plain query and a reference crop or fill, a box of the query and the reference's
+      plain view or a fill: pHash within PHASH_CROP (8), PDQ within PDQ_CROP_CONFIRM (80);
+      a box and the reference's plain view also pHash within PHASH_BOX (12), PDQ within 64;
+    - a box of the query and a reference crop: never (every box against 675 crops).
+    """
     query, reference = _query_kind(query_view), _reference_kind(reference_view)
-    if query is None or reference is None:
+    if query is None or reference is None or (query == "box" and reference == "crop"):
         return None
     if query == reference == "original":
-        return PHASH_CONFIRMED, PDQ_CONFIRM
-    if query == "box" and reference == "crop":
-        return None  # every box of the query against 675 crops: too many pairs
-    return PHASH_CROP, PDQ_CROP_CONFIRM
+        return PDQ_CONFIRM if phash_distance <= PHASH_CONFIRMED else None
+    if phash_distance <= PHASH_CROP:
+        return PDQ_CROP_CONFIRM
+    if query == "box" and reference == "original" and phash_distance <= PHASH_BOX:
+        return PDQ_CONFIRM
+    return None
 
 
 def _query_kind(view: str) -> str | None:
