@@ -28,6 +28,7 @@ import imagehash
 import numpy as np
 import pdqhash
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from monitor.hashing import DEFAULT_ALGORITHMS, decode_image, hash_image_bytes
 from monitor.hashing.rule import DecisionRule
@@ -104,7 +105,13 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--megapixels", type=float, nargs="+", default=[1.0, 2.0, 3.0])
     args = parser.parse_args()
-    print(f"{pin_to_one_core()}, CPU time; default hashes: {', '.join(DEFAULT_ALGORITHMS)}")
+    # One core, one BLAS thread (as each hashing worker of the crawler: its extra threads
+    # would only spin on the one core, and their CPU time would be counted).
+    threadpool_limits(1)
+    print(
+        f"{pin_to_one_core()}, one BLAS thread, CPU time;"
+        f" default hashes: {', '.join(DEFAULT_ALGORITHMS)}"
+    )
     warm = make_jpegs(1, 0.5)[0]
     project(warm)  # imports and first-use caches out of the timing
     crawler(warm)
