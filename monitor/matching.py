@@ -25,14 +25,16 @@ fraction of its time. It is a multi-index hash (Norouzi, Punjani and Fleet,
   every row is cheaper, the query scans every row instead (PDQ: r >= 66 at a
   million rows, 70 at ten million; pHash: r >= 16, 18). Both paths are exact;
   only their speed depends on the threshold. See benchmarks/matching.py.
-* A query is bound by random memory reads (about 40 ns each on the development
-  machine when done one after another, ~12 ns each inside a numpy gather): the
-  bucket bounds of each probe, the row numbers, and each candidate's hash. For
-  one-word hashes (pHash) the tables also keep the hashes themselves in table
-  order (8 bytes a row per table), so the candidates of a bucket are read as
-  one contiguous run and row numbers only for the matches: about twice as fast
-  at a million rows. PDQ would need 32 bytes a row per table (13 tables), so its
-  candidates are fetched by row number.
+* A query's inner loop (every probe's bucket bounds, every candidate's row
+  number and hash, the exact distances) is compiled with numba
+  (``monitor.matching_kernels``); in numpy its ~35 array calls cost as much as
+  the work. What remains is bound by random memory reads (about 15-20 ns each,
+  overlapped, on the development machine): the bucket bounds of each probe, the
+  row numbers, and each candidate's hash. For one-word hashes (pHash) the tables
+  also keep the hashes themselves in table order (8 bytes a row per table), so
+  the candidates of a bucket are read as one contiguous run and row numbers
+  only for the matches. PDQ would need 32 bytes a row per table (13 tables), so
+  its candidates are fetched by row number.
 * ``match_many`` answers a batch, one list per hash. A vectorised batch (every
   probe of every query in a few numpy calls) was measured slower than one query
   at a time (its temporaries leave the caches), so it loops over the hashes.
@@ -65,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from monitor.hashing import ALGORITHMS, HashValue
+from monitor.matching_kernels import probe_ordered, probe_rows
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ class _Tables:
         self.rows = rows
         self.spans = spans
         self.widths = [w for _, w in spans]
+        self.starts = np.array([s for s, _ in spans], dtype=np.int64)
+        self.widths_array = np.array(self.widths, dtype=np.int64)
         # Table j's buckets are [base_j, base_j + 2**w_j) of one offsets array. The widths
         # never grow from one table to the next, so base_j is a multiple of 2**w_j, and
         # base_j + (key ^ mask) == (base_j | key) ^ mask: one operation less per probe.
@@ -544,28 +549,22 @@ class _AlgorithmIndex:
             if plan is None:
                 found.append(_scan(s.codes[:indexed], query, threshold))
             else:
-                if tables.codes is not None:  # one word: check in table order, then ids
-                    positions = tables.positions(plan, int.from_bytes(raw, "big"))
-                    if len(positions):
-                        d = np.bitwise_count(tables.codes[positions] ^ query[0])
-                        keep = np.flatnonzero(d <= threshold)
-                        if len(keep):
-                            rows = tables.ids[positions[keep]].astype(np.int64)
-                            rows, first = np.unique(rows, return_index=True)
-                            found.append((rows, d[keep][first].astype(np.int64)))
-                    candidates = _EMPTY_ROWS
-                else:
-                    candidates = tables.candidates(plan, int.from_bytes(raw, "big"))
-                if len(candidates):
-                    d = _popcounts(np.take(s.codes, candidates, axis=0), query)
-                    keep = np.flatnonzero(d <= threshold)
-                    if len(keep):
-                        rows = candidates[keep].astype(np.int64)
-                        if len(rows) > 1:  # a row is found through each table it matches
-                            rows = np.unique(rows)
-                        d = _exact(s.codes[rows], query)
-                        within = d <= threshold  # a distance of 256 read as 0
-                        found.append((rows[within], d[within]))
+                kernel = probe_ordered if tables.codes is not None else probe_rows
+                found.append(
+                    kernel(
+                        np.frombuffer(raw, dtype=np.uint8),
+                        query,
+                        threshold,
+                        tables.starts,
+                        tables.widths_array,
+                        tables.bucket_base,
+                        plan.table,
+                        plan.masks,
+                        tables.offsets,
+                        tables.ids,
+                        tables.codes if tables.codes is not None else s.codes,
+                    )
+                )
         if s.rows > indexed:
             rows, d = _scan(s.codes[indexed : s.rows], query, threshold)
             found.append((rows + indexed, d))
