@@ -164,6 +164,11 @@ def main() -> None:
                 "MONITOR_DATABASE_URL": f"sqlite:///{folder}/monitor.db",
                 "MONITOR_ACTOR": "benchmark",
                 "MONITOR_MAX_IMAGE_PIXELS": str(MAX_PIXELS),
+                # The default, one hashing worker per core the crawl may use (this process
+                # is pinned to one core, so its own default would be 1).
+                "MONITOR_HASH_WORKERS": os.environ.get(
+                    "MONITOR_HASH_WORKERS", str(len(available) if args.unpinned else 1)
+                ),
             }
             config = Config.from_env({**os.environ, **env})
             app = bootstrap(config, require_schema=False)
@@ -209,7 +214,7 @@ def main() -> None:
         server.terminate()
         server.join()
     print(
-        f"  crawl: {run.status}, pages {stats.pages}, images {stats.images}, hits {stats.hits},"
+        f"  crawl: {config.hash_workers} hashing worker(s), {run.status}, pages {stats.pages}, images {stats.images}, hits {stats.hits},"
         f" errors {dict(stats.errors)}, {wall:.1f} s wall, {cpu:.1f} s CPU"
     )
     where = "every core" if args.unpinned else "pinned to 1 core"

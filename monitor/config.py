@@ -107,13 +107,21 @@ def _default_actor() -> str:
         return "cli"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Config:
     var_dir: Path
     database_url: str
     secret_key: str = ""
     max_image_bytes: int = 25 * 1024 * 1024
-    hash_workers: int = 1
+    hash_workers: int = 1  # from_env: every usable core
     max_image_pixels: int = 64_000_000
     max_page_bytes: int = 10 * 1024 * 1024
     download_timeout: float = 30.0
@@ -132,7 +140,7 @@ class Config:
             database_url=_absolute_sqlite_url(url),
             secret_key=env.get("MONITOR_SECRET_KEY", ""),
             max_image_bytes=_int(env, "MONITOR_MAX_IMAGE_BYTES", 25 * 1024 * 1024),
-            hash_workers=_int(env, "MONITOR_HASH_WORKERS", 1),
+            hash_workers=_int(env, "MONITOR_HASH_WORKERS", usable_cores()),
             max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
             max_page_bytes=_int(env, "MONITOR_MAX_PAGE_BYTES", 10 * 1024 * 1024),
             download_timeout=_float(env, "MONITOR_DOWNLOAD_TIMEOUT", 30.0),

@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from monitor.hashing import ALGORITHMS, HashValue
-from monitor.matching_kernels import probe_ordered, probe_rows
+from monitor.matching_kernels import probe_ordered, probe_rows, warm_up
 
 
 @dataclass(frozen=True)
@@ -324,6 +324,7 @@ class _Tables:
     def build(
         cls, codes: np.ndarray, rows: int, bits: int, spans: list[tuple[int, int]]
     ) -> _Tables:
+        warm_up()  # the queries' compiled loops, before the first query needs them
         raw = codes[:rows].view(np.uint8)
         row_bits = max(1, int(rows - 1).bit_length())
         row_mask = np.uint64((1 << row_bits) - 1)

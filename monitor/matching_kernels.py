@@ -123,3 +123,29 @@ def probe_ordered(  # type: ignore[no-untyped-def]
                 dists[n] = d
                 n += 1
     return _unique_rows(rows, dists, n)
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) both kernels for the index's usual array types,
+    once per process: numba's first call costs about half a second even from its cache,
+    better spent when an index is built than on a crawl's first images."""
+    global _warm
+    if _warm:
+        return
+    query_bytes = np.zeros(8, np.uint8)
+    query_bytes.flags.writeable = False  # a query's bytes come from np.frombuffer
+    query = np.zeros(1, np.uint64)
+    query.flags.writeable = False
+    small = np.zeros(1, np.int64)
+    offsets = np.zeros(3, np.int32)
+    ids = np.zeros(0, np.uint32)
+    table = np.zeros(1, np.intp)
+    for kernel, codes in (
+        (probe_rows, np.zeros((1, 1), np.uint64)),
+        (probe_ordered, np.zeros(0, np.uint64)),
+    ):
+        kernel(query_bytes, query, 0, small, small + 1, small, table, small, offsets, ids, codes)
+    _warm = True

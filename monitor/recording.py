@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.app import App
@@ -44,6 +44,9 @@ class Observation:
     matches: tuple[ViewMatch | Match, ...]
 
 
+_SEEN = select(Image.id, Image.views_version).where(Image.sha256 == bindparam("sha256"))
+
+
 def known_image(app: App, sha256: str, views_version: int | None = None) -> ImageHashes | None:
     """The stored hashes of bytes seen before, so they need not be decoded again.
 
@@ -51,11 +54,14 @@ def known_image(app: App, sha256: str, views_version: int | None = None) -> Imag
     stored views (they are returned in ``views``); None otherwise, so that the
     image is hashed again.
     """
+    # Most crawled images are new: a miss costs one Core query, no ORM session.
+    with app.db.engine.connect() as conn:
+        seen = conn.execute(_SEEN, {"sha256": sha256}).first()
+    if seen is None or (views_version is not None and seen.views_version != views_version):
+        return None
     with app.db.session() as session:
-        image = session.scalar(select(Image).where(Image.sha256 == sha256))
-        if image is None:
-            return None
-        if views_version is not None and image.views_version != views_version:
+        image = session.get(Image, seen.id)
+        if image is None:  # deleted meanwhile
             return None
         current = current_versions()
         rows = [
@@ -102,80 +108,92 @@ def record_page(
     page_url: str,
     observations: Sequence[Observation],
 ) -> tuple[int, int]:
-    """Store the sightings of one page and their hits. Returns (hits, new hits)."""
+    """Store the sightings of one page and their hits. Returns (hits, new hits).
+
+    One transaction, and a few statements per page whatever its number of images
+    (each an executemany or an ``IN``): per image and per hit, building and running
+    a statement cost more than the database's own work (py-spy during
+    benchmarks/crawl.py: 60 % fewer samples in recording than one statement per row)."""
+    if not observations:
+        return 0, 0
     now = utcnow()
-    hits = new_hits = 0
     with app.db.session() as session:
         # Core statements on the session's connection: the ORM's bulk-insert machinery
         # costs more than the database itself here (one page, many images, their views).
         conn = session.connection()
-        for obs in observations:
-            image_id = _image_id(conn, obs.hashes, now)
-            sighting_id = _sighting_id(conn, site_id, run_id, page_url, obs, image_id, now)
-            for match in obs.matches:
-                hits += 1
-                new_hits += _hit(conn, sighting_id, match, run_id, now)
-    return hits, new_hits
+        image_ids = _image_ids(conn, [obs.hashes for obs in observations], now)
+        sighting_ids = _sighting_ids(conn, site_id, run_id, page_url, observations, image_ids, now)
+        return _hits(conn, observations, sighting_ids, run_id, now)
 
 
-def _image_id(conn: Connection, hashes: ImageHashes, now: datetime) -> int:
+def _image_ids(conn: Connection, images: Sequence[ImageHashes], now: datetime) -> dict[str, int]:
+    """Insert the images not yet known and their hashes; sha256 -> image id."""
     insert = _insert(conn)
+    by_sha: dict[str, ImageHashes] = {}
+    for hashes in images:
+        by_sha.setdefault(hashes.sha256, hashes)
     conn.execute(
-        insert(Image)
-        .values(
-            sha256=hashes.sha256,
-            size=hashes.size,
-            width=hashes.width,
-            height=hashes.height,
-            format=hashes.format,
-            first_seen=now,
-            views_version=hashes.views_version,
-        )
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
-    image = conn.execute(
-        select(Image.id, Image.views_version).where(Image.sha256 == hashes.sha256)
-    ).one()
-    image_id = image.id
-    current = current_versions()
-    views = hashes.views or tuple(QueryHash(value, ORIGINAL) for value in hashes.hashes)
-    if hashes.views and image.views_version != hashes.views_version:
-        # Views of another rule version: replaced by these, whole.
-        conn.execute(
-            ImageHash.__table__.delete().where(
-                ImageHash.image_id == image_id, ImageHash.view != ORIGINAL
+        insert(Image).on_conflict_do_nothing(index_elements=["sha256"]),
+        [
+            dict(
+                sha256=h.sha256,
+                size=h.size,
+                width=h.width,
+                height=h.height,
+                format=h.format,
+                first_seen=now,
+                views_version=h.views_version,
             )
-        )
-        conn.execute(
-            Image.__table__.update()
-            .where(Image.id == image_id)
-            .values(views_version=hashes.views_version)
-        )
-    statement = insert(ImageHash)
-    # A hash made by older rules is replaced by the one made now.
-    statement = statement.on_conflict_do_update(
-        index_elements=["image_id", "algorithm", "view"],
-        set_={
-            "value": statement.excluded.value,
-            "quality": statement.excluded.quality,
-            "rules_version": statement.excluded.rules_version,
-        },
-        where=ImageHash.rules_version != statement.excluded.rules_version,
+            for h in by_sha.values()
+        ],
     )
+    stored = conn.execute(
+        select(Image.sha256, Image.id, Image.views_version).where(Image.sha256.in_(list(by_sha)))
+    ).all()
+    ids = {row.sha256: row.id for row in stored}
+    for row in stored:
+        hashes = by_sha[row.sha256]
+        if hashes.views and row.views_version != hashes.views_version:
+            # Views of another rule version: replaced by these, whole.
+            conn.execute(
+                ImageHash.__table__.delete().where(
+                    ImageHash.image_id == row.id, ImageHash.view != ORIGINAL
+                )
+            )
+            conn.execute(
+                Image.__table__.update()
+                .where(Image.id == row.id)
+                .values(views_version=hashes.views_version)
+            )
+    current = current_versions()
     rows = [
         dict(
-            image_id=image_id,
+            image_id=ids[sha],
             algorithm=view.value.algorithm,
             view=view.view,
             value=view.value.value,
             quality=view.value.quality,
             rules_version=current[view.value.algorithm],
         )
-        for view in _distinct(views)
+        for sha, hashes in by_sha.items()
+        for view in _distinct(
+            hashes.views or tuple(QueryHash(value, ORIGINAL) for value in hashes.hashes)
+        )
     ]
     if rows:
+        statement = insert(ImageHash)
+        # A hash made by older rules is replaced by the one made now.
+        statement = statement.on_conflict_do_update(
+            index_elements=["image_id", "algorithm", "view"],
+            set_={
+                "value": statement.excluded.value,
+                "quality": statement.excluded.quality,
+                "rules_version": statement.excluded.rules_version,
+            },
+            where=ImageHash.rules_version != statement.excluded.rules_version,
+        )
         conn.execute(statement, rows)
-    return image_id
+    return ids
 
 
 def _distinct(views: Sequence[QueryHash]) -> list[QueryHash]:
@@ -190,68 +208,91 @@ def _distinct(views: Sequence[QueryHash]) -> list[QueryHash]:
     return kept
 
 
-def _sighting_id(
+_LATEST = ("final_url", "content_type", "etag", "last_modified", "last_seen", "last_run_id")
+
+
+def _sighting_ids(
     conn: Connection,
     site_id: int,
     run_id: int | None,
     page_url: str,
-    obs: Observation,
-    image_id: int,
+    observations: Sequence[Observation],
+    image_ids: dict[str, int],
     now: datetime,
-) -> int:
-    key = sighting_key(page_url, obs.image_url, obs.hashes.sha256)
-    latest: dict[str, Any] = dict(
-        final_url=obs.final_url,
-        content_type=obs.content_type,
-        etag=obs.etag,
-        last_modified=obs.last_modified,
-        last_seen=now,
-        last_run_id=run_id,
-    )
-    statement = _insert(conn)(Sighting).values(
-        key=key,
-        site_id=site_id,
-        image_id=image_id,
-        page_url=page_url,
-        image_url=obs.image_url,
-        first_seen=now,
-        **latest,
-    )
-    conn.execute(statement.on_conflict_do_update(index_elements=["key"], set_=latest))
-    sighting_id = conn.scalar(select(Sighting.id).where(Sighting.key == key))
-    assert sighting_id is not None
-    return sighting_id
-
-
-def _hit(
-    conn: Connection,
-    sighting_id: int,
-    match: ViewMatch | Match,
-    run_id: int | None,
-    now: datetime,
-) -> int:
-    """Insert or refresh one hit; 1 if it is new. The unique constraint forbids duplicates."""
-    existed = conn.scalar(
-        select(Hit.id).where(Hit.sighting_id == sighting_id, Hit.hash_entry_id == match.entry_id)
-    )
-    latest = dict(
-        last_seen=now,
-        last_run_id=run_id,
-        distance=match.distance,
-        view=getattr(match, "query_view", ORIGINAL),
-    )
-    statement = _insert(conn)(Hit).values(
-        sighting_id=sighting_id,
-        hash_entry_id=match.entry_id,
-        case_id=match.case_id,
-        algorithm=match.algorithm,
-        status="new",
-        first_seen=now,
-        **latest,
+) -> list[int]:
+    """Insert or refresh the page's sightings; their ids, in the order of ``observations``."""
+    keys = [sighting_key(page_url, obs.image_url, obs.hashes.sha256) for obs in observations]
+    statement = _insert(conn)(Sighting)
+    statement = statement.on_conflict_do_update(
+        index_elements=["key"], set_={name: statement.excluded[name] for name in _LATEST}
     )
     conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sighting_id", "hash_entry_id"], set_=latest
-        )
+        statement,
+        [
+            dict(
+                key=key,
+                site_id=site_id,
+                image_id=image_ids[obs.hashes.sha256],
+                page_url=page_url,
+                image_url=obs.image_url,
+                first_seen=now,
+                final_url=obs.final_url,
+                content_type=obs.content_type,
+                etag=obs.etag,
+                last_modified=obs.last_modified,
+                last_seen=now,
+                last_run_id=run_id,
+            )
+            for key, obs in zip(keys, observations, strict=True)
+        ],
     )
-    return 0 if existed else 1
+    ids = dict(conn.execute(select(Sighting.key, Sighting.id).where(Sighting.key.in_(keys))).all())
+    return [ids[key] for key in keys]
+
+
+def _hits(
+    conn: Connection,
+    observations: Sequence[Observation],
+    sighting_ids: Sequence[int],
+    run_id: int | None,
+    now: datetime,
+) -> tuple[int, int]:
+    """Insert or refresh the hits of the page's sightings: (hits, new hits). The unique
+    constraint (sighting, hash entry) forbids duplicates."""
+    rows = [
+        dict(
+            sighting_id=sighting_id,
+            hash_entry_id=match.entry_id,
+            case_id=match.case_id,
+            algorithm=match.algorithm,
+            status="new",
+            first_seen=now,
+            last_seen=now,
+            last_run_id=run_id,
+            distance=match.distance,
+            view=getattr(match, "query_view", ORIGINAL),
+        )
+        for obs, sighting_id in zip(observations, sighting_ids, strict=True)
+        for match in obs.matches
+    ]
+    if not rows:
+        return 0, 0
+    known = {
+        (sighting_id, entry_id)
+        for sighting_id, entry_id in conn.execute(
+            select(Hit.sighting_id, Hit.hash_entry_id).where(
+                Hit.sighting_id.in_(sorted({row["sighting_id"] for row in rows}))
+            )
+        )
+    }
+    new = {(r["sighting_id"], r["hash_entry_id"]) for r in rows} - known
+    statement = _insert(conn)(Hit)
+    statement = statement.on_conflict_do_update(
+        index_elements=["sighting_id", "hash_entry_id"],
+        set_={
+            name: statement.excluded[name]
+            for name in ("last_seen", "last_run_id", "distance", "view")
+        },
+    )
+    conn.execute(statement, rows)
+    return len(rows), len(new)

@@ -72,6 +72,9 @@ def make_env(tmp_path: Path, database_url: str) -> dict[str, str]:
         MONITOR_DOWNLOAD_TIMEOUT="4",
         MONITOR_DNS_TIMEOUT="4",
         MONITOR_ACTOR="pytest",
+        # One hashing worker a crawl (the default is one a core): the tests' crawls are
+        # small, and each worker costs a process start.
+        MONITOR_HASH_WORKERS="1",
     )
     return env
 

@@ -96,3 +96,22 @@ def _dead(pid: int, wait: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_every_worker_is_started_with_the_pool_before_any_image() -> None:
+    hashing = HashingPool(2)
+    try:
+        deadline = time.monotonic() + 60
+        while len(hashing._executor._processes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(hashing._executor._processes) == 2
+    finally:
+        hashing.close()
+
+
+def test_the_default_is_one_worker_per_usable_core() -> None:
+    from monitor.config import Config
+
+    config = Config.from_env({"MONITOR_VAR_DIR": "/nonexistent-unused"})
+    assert config.hash_workers == len(os.sched_getaffinity(0))
+    assert Config.from_env({"MONITOR_HASH_WORKERS": "3"}).hash_workers == 3

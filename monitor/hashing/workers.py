@@ -62,8 +62,15 @@ class WorkerCrashed(Exception):
 HASH_TIMEOUT = 60.0
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker when a pool starts, so that every worker is
+    spawned and initialised (imports, the decision rule) while the crawl starts up,
+    not when its first images arrive."""
+
+
 class HashingPool:
-    """``workers`` processes (spawned, not forked: the crawl process has threads)."""
+    """``workers`` processes (spawned, not forked: the crawl process has threads),
+    started at once in the background."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -73,11 +80,14 @@ class HashingPool:
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+        executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
         )
+        for _ in range(self.workers):  # each submission finding no idle worker spawns one
+            executor.submit(_ready)
+        return executor
 
     def submit(self, data: bytes, max_pixels: int, sha256: str | None = None) -> Future:
         """A future of ``crawl_hashes(data, ...)``: its ImageHashes, or the ImageRejected
