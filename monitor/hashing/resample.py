@@ -76,13 +76,8 @@ _FILTERS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], float]] = {
 }
 
 
-@lru_cache(maxsize=1024)
-def pillow_matrix(kind: str, out_size: int, in_size: int) -> np.ndarray:
-    """(out_size x in_size) float64: Pillow's ``resize`` along one axis, as a matrix.
-
-    Row ``i`` holds the normalised weights Pillow gives the input pixels of output
-    pixel ``i`` (before it rounds them to 22-bit fixed point).
-    """
+def _pillow_taps(kind: str, out_size: int, in_size: int) -> tuple[np.ndarray, ...]:
+    """(rows, columns, weights) of the nonzero coefficients of ``pillow_matrix``."""
     filter_, filter_support = _FILTERS[kind]
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
@@ -97,10 +92,27 @@ def pillow_matrix(kind: str, out_size: int, in_size: int) -> np.ndarray:
     weights = np.where(inside, filter_((x - center[:, None] + 0.5) / filterscale), 0.0)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.divide(weights, total, out=weights, where=total != 0.0)
-    matrix = np.zeros((out_size, in_size))
     rows = np.broadcast_to(np.arange(out_size)[:, None], x.shape)
-    matrix[rows[inside], x[inside]] = weights[inside]
+    return rows[inside], x[inside], weights[inside]
+
+
+@lru_cache(maxsize=1024)
+def pillow_matrix(kind: str, out_size: int, in_size: int) -> np.ndarray:
+    """(out_size x in_size) float64: Pillow's ``resize`` along one axis, as a matrix.
+
+    Row ``i`` holds the normalised weights Pillow gives the input pixels of output
+    pixel ``i`` (before it rounds them to 22-bit fixed point).
+    """
+    rows, columns, weights = _pillow_taps(kind, out_size, in_size)
+    matrix = np.zeros((out_size, in_size))
+    matrix[rows, columns] = weights
     return matrix
+
+
+def _pillow_sparse(kind: str, out_size: int, in_size: int) -> scipy.sparse.csr_matrix:
+    """``pillow_matrix`` as a sparse matrix (a few taps a row), built without the dense one."""
+    rows, columns, weights = _pillow_taps(kind, out_size, in_size)
+    return scipy.sparse.csr_matrix((weights, (rows, columns)), shape=(out_size, in_size))
 
 
 # --------------------------------------------------------------------------- operators
@@ -132,16 +144,20 @@ def _composed(
 ) -> scipy.sparse.csr_matrix:
     """``operator`` on the nominal axis, applied to an axis of ``actual`` decoded pixels,
     or to those pixels averaged by blocks of ``factor`` (``Image.reduce``)."""
-    matrix = operator.matrix(nominal)
+    # Sparse products: each factor has a few nonzero taps a row, and a dense product
+    # (64 x 512 by 512 x 1000, say) cost several milliseconds for each new image size.
+    matrix = scipy.sparse.csr_matrix(operator.matrix(nominal))
     if actual != nominal:
-        matrix = matrix @ pillow_matrix("bilinear", nominal, actual)
+        matrix = matrix @ _pillow_sparse("bilinear", nominal, actual)
     if factor > 1:
         # A block's mean stands for each of its pixels: sum the weights over each block.
         blocks = -(-actual // factor)
-        padded = np.zeros((matrix.shape[0], blocks * factor))
-        padded[:, :actual] = matrix
-        matrix = padded.reshape(matrix.shape[0], blocks, factor).sum(axis=2)
-    return scipy.sparse.csr_matrix(matrix.astype(np.float32))
+        pixels = np.arange(actual)
+        summing = scipy.sparse.csr_matrix(
+            (np.ones(actual), (pixels, pixels // factor)), shape=(actual, blocks)
+        )
+        matrix = matrix @ summing
+    return scipy.sparse.csr_matrix(matrix, dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- the input
