@@ -15,13 +15,14 @@ fraction of its time. It is a multi-index hash (Norouzi, Punjani and Fleet,
   every j, finds a superset of the answer: the *candidates*. Each candidate is
   then checked with its exact distance (XOR and popcount of the whole hash), so
   the result is exact for every r, never approximate. r_j = -1 skips a table.
-* The substring width is about log2 of the number of rows (10 to 24 bits): 13
-  tables of 19-20 bits for a million PDQ hashes, 4 of 16 bits for a million
-  pHashes; chosen again whenever the index has doubled since it was built.
+* The substring width is about log2 of the number of rows, or up to 2 bits
+  more where the cost model prefers it (10 to 24 bits): 12 tables of 21-22
+  bits for a million PDQ hashes, 4 of 16 bits for a million pHashes; chosen
+  again whenever the index has doubled since it was built.
 * The radii are chosen per threshold, greedily from a cost model. The cost of
-  a query grows steeply with the threshold (at a million PDQ hashes, roughly
-  1 probe at r=0, 1,400 at 31, 14,000 at 48, 76,000 at 64, each probe bringing
-  about one candidate). Past the threshold where the model says that scanning
+  a query grows steeply with the threshold (at a million PDQ hashes in 13
+  tables, roughly 1 probe at r=0, 1,400 at 31, 14,000 at 48, 76,000 at 64,
+  each probe bringing about one candidate). Past the threshold where the model says that scanning
   every row is cheaper, the query scans every row instead (PDQ: r >= 66 at a
   million rows, 70 at ten million; pHash: r >= 16, 18). Both paths are exact;
   only their speed depends on the threshold. See benchmarks/matching.py.
@@ -33,7 +34,7 @@ fraction of its time. It is a multi-index hash (Norouzi, Punjani and Fleet,
   row numbers, and each candidate's hash. For one-word hashes (pHash) the tables
   also keep the hashes themselves in table order (8 bytes a row per table), so
   the candidates of a bucket are read as one contiguous run and row numbers
-  only for the matches. PDQ would need 32 bytes a row per table (13 tables), so
+  only for the matches. PDQ would need 32 bytes a row per table (12 tables), so
   its candidates are fetched by row number.
 * ``match_many`` answers a batch, one list per hash. A vectorised batch (every
   probe of every query in a few numpy calls) was measured slower than one query
@@ -49,7 +50,7 @@ doubled, which keeps the cost of an addition amortised O(1) per reference.
 Queries read an immutable snapshot, so adding from another thread is safe.
 
 Only the packed hashes, the entry and case ids and the tables are kept: no
-Python object per reference (PDQ: 147 bytes a hash at a million, pHash: 74;
+Python object per reference (PDQ: 231 bytes a hash at a million, pHash: 74;
 the sorted entry ids of ``distance_to``, 16 bytes a hash, once it is used).
 """
 
@@ -89,11 +90,17 @@ class Match:
 #: Rows added since the tables were last built, scanned by brute force, before
 #: they are folded into the tables.
 TAIL_ROWS = 2048
-#: Bounds of a substring's width, in bits. The width is about log2 of the rows,
-#: which makes a table's bucket offsets (4 bytes x 2**width) about as large as its
-#: row numbers (4 bytes a row).
+#: Bounds of a substring's width, in bits. The width is about log2 of the rows (or up to
+#: EXTRA_SUBSTRING_BITS more), which makes a table's bucket offsets (4 bytes x 2**width)
+#: about as large as its row numbers (4 bytes a row), or up to four times larger.
 MIN_SUBSTRING_BITS = 10
 MAX_SUBSTRING_BITS = 24
+#: Substrings may be this many bits wider than log2 of the rows, when the cost model
+#: finds it cheaper: at a million PDQ hashes, 12 tables of 21-22 bits instead of 13 of
+#: 19-20 take 2,032 probes instead of 1,409 but bring half the candidates and a third
+#: of the row reads: 14,000 q/s against 8,800-12,400 in the same run, for 231 MB
+#: instead of 147 (benchmarks/matching.py).
+EXTRA_SUBSTRING_BITS = 2
 
 # The cost model: nanoseconds on one core, measured with benchmarks/matching.py.
 # It chooses the substrings, the radii and when to scan instead; never the answers.
@@ -309,7 +316,8 @@ class _Tables:
     # -- building
     @staticmethod
     def choose_spans(bits: int, rows: int, threshold: int, words: int) -> list[tuple[int, int]]:
-        cap = min(MAX_SUBSTRING_BITS, max(MIN_SUBSTRING_BITS, math.ceil(math.log2(rows + 1))))
+        widest = math.ceil(math.log2(rows + 1)) + EXTRA_SUBSTRING_BITS
+        cap = min(MAX_SUBSTRING_BITS, max(MIN_SUBSTRING_BITS, widest))
         best: tuple[float, int] | None = None
         for m in range(math.ceil(bits / cap), max(2, bits // 8) + 1):
             widths = [w for _, w in _partition(bits, m)]
