@@ -215,7 +215,7 @@ def bench_dataset(
     tables = state.tables
     plan = tables.plan(threshold, state.codes.shape[1]) if tables else None
     candidates = (
-        np.mean([len(tables.candidates(plan, int(q, 16))) for q in queries[:2000]])
+        np.mean([len(tables.candidates(plan, bytes.fromhex(q))) for q in queries[:2000]])
         if tables and plan
         else float(n)
     )
@@ -302,7 +302,7 @@ def bench_thresholds(
         cands = float(state.rows)
         if plan is not None:
             cands = float(
-                np.mean([len(tables.candidates(plan, int(q, 16))) for q in queries[:100]])
+                np.mean([len(tables.candidates(plan, bytes.fromhex(q))) for q in queries[:100]])
             )
         index.match(hashes[:1])
         index_rate = rate(lambda h: index.match([h]), hashes, 1.5)

@@ -68,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from monitor.hashing import ALGORITHMS, HashValue
-from monitor.matching_kernels import probe_ordered, probe_rows, warm_up
+from monitor.matching_kernels import candidate_rows, probe_ordered, probe_rows, warm_up
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,6 @@ def _scan(codes: np.ndarray, query: np.ndarray, threshold: int) -> tuple[np.ndar
 
 _EMPTY_ROWS = np.empty(0, dtype=np.int64)
 _EMPTY_DISTS = np.empty(0, dtype=np.int64)
-_ARANGE = np.arange(1 << 16, dtype=np.int64)
 
 
 @lru_cache(maxsize=256)
@@ -296,11 +295,7 @@ class _Tables:
         for w in self.widths[:-1]:
             bases.append(bases[-1] + (1 << w))
         self.bucket_base = np.array(bases, dtype=np.int64)
-        self.keys = [
-            (bits - s - w, (1 << w) - 1, b) for (s, w), b in zip(spans, bases, strict=True)
-        ]
         self.offsets = offsets  # bucket g holds ids[offsets[g]:offsets[g + 1]]
-        self.ends = offsets[1:]
         self.ids = ids  # row numbers, table after table, bucket after bucket, ascending
         # For one-word (64-bit) hashes, the hashes themselves in the order of ids: a
         # query's candidates are then checked by reading a few contiguous runs (one per
@@ -400,28 +395,39 @@ class _Tables:
             self._plans[threshold] = _Plan(self, radii) if cheaper else None
         return self._plans[threshold]
 
-    def candidates(self, plan: _Plan, query_int: int) -> np.ndarray:
-        """Row numbers (with repeats) in the buckets the plan probes around the query."""
-        positions = self.positions(plan, query_int)
-        return self.ids[positions] if len(positions) else _EMPTY_ROWS
+    def candidates(self, plan: _Plan, query: bytes) -> np.ndarray:
+        """Row numbers (with repeats) in the buckets the plan probes around the query's
+        bytes: what a query checks (the same compiled code), for tests and the benchmark."""
+        return candidate_rows(
+            np.frombuffer(query, dtype=np.uint8),
+            self.starts,
+            self.widths_array,
+            self.bucket_base,
+            plan.table,
+            plan.masks,
+            self.offsets,
+            self.ids,
+        )
 
-    def positions(self, plan: _Plan, query_int: int) -> np.ndarray:
-        """Positions in ``ids`` (and ``codes``) of the buckets the plan probes."""
-        keys = np.array([((query_int >> s) & m) | b for s, m, b in self.keys], dtype=np.int64)
-        buckets = keys[plan.table]
-        buckets ^= plan.masks
-        starts = self.offsets[buckets]
-        ends = self.ends[buckets]
-        lengths = ends - starts
-        cumulative = np.cumsum(lengths)
-        total = int(cumulative[-1])
-        if total == 0:
-            return _EMPTY_ROWS
-        # positions: starts[i], starts[i] + 1, ..., ends[i] - 1 for every probe i in turn
-        # ends - cumulative == starts - (number of positions before probe i)
-        positions = np.repeat(ends - cumulative, lengths)
-        positions += _ARANGE[:total] if total <= len(_ARANGE) else np.arange(total)
-        return positions
+    def probe(
+        self, plan: _Plan, raw: bytes, query: np.ndarray, threshold: int, codes: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, distances) of the indexed rows within ``threshold`` of the query (its
+        bytes and its words), compiled (``monitor.matching_kernels``)."""
+        kernel = probe_ordered if self.codes is not None else probe_rows
+        return kernel(
+            np.frombuffer(raw, dtype=np.uint8),
+            query,
+            threshold,
+            self.starts,
+            self.widths_array,
+            self.bucket_base,
+            plan.table,
+            plan.masks,
+            self.offsets,
+            self.ids,
+            self.codes if self.codes is not None else codes,
+        )
 
 
 def _offset_dtype(total: int) -> type[np.signedinteger[Any]]:
@@ -558,22 +564,7 @@ class _AlgorithmIndex:
             if plan is None:
                 found.append(_scan(s.codes[:indexed], query, threshold))
             else:
-                kernel = probe_ordered if tables.codes is not None else probe_rows
-                found.append(
-                    kernel(
-                        np.frombuffer(raw, dtype=np.uint8),
-                        query,
-                        threshold,
-                        tables.starts,
-                        tables.widths_array,
-                        tables.bucket_base,
-                        plan.table,
-                        plan.masks,
-                        tables.offsets,
-                        tables.ids,
-                        tables.codes if tables.codes is not None else s.codes,
-                    )
-                )
+                found.append(tables.probe(plan, raw, query, threshold, s.codes))
         if s.rows > indexed:
             rows, d = _scan(s.codes[indexed : s.rows], query, threshold)
             found.append((rows + indexed, d))

@@ -69,11 +69,8 @@ def _unique_rows(rows, dists, n):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, nogil=True)
-def probe_rows(  # type: ignore[no-untyped-def]
-    query_bytes, query, threshold, starts, widths, bases, table, masks, offsets, ids, codes
-):
-    """(rows, distances) within ``threshold`` among the candidates of the probed
-    buckets, whose hashes are read from ``codes`` by row number."""
+def candidate_rows(query_bytes, starts, widths, bases, table, masks, offsets, ids):  # type: ignore[no-untyped-def]
+    """The row numbers (with repeats) in the buckets the probes visit."""
     lo, hi = _bucket_bounds(query_bytes, starts, widths, bases, table, masks, offsets)
     total = 0
     for p in range(len(lo)):
@@ -84,6 +81,17 @@ def probe_rows(  # type: ignore[no-untyped-def]
         for position in range(lo[p], hi[p]):
             candidates[c] = ids[position]
             c += 1
+    return candidates
+
+
+@numba.njit(cache=True, nogil=True)
+def probe_rows(  # type: ignore[no-untyped-def]
+    query_bytes, query, threshold, starts, widths, bases, table, masks, offsets, ids, codes
+):
+    """(rows, distances) within ``threshold`` among the candidates of the probed
+    buckets, whose hashes are read from ``codes`` by row number."""
+    candidates = candidate_rows(query_bytes, starts, widths, bases, table, masks, offsets, ids)
+    total = len(candidates)
     words = codes.shape[1]
     rows = np.empty(total, np.int64)
     dists = np.empty(total, np.int64)
