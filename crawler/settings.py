@@ -39,6 +39,7 @@ DOWNLOAD_DELAY = 1.0
 DOWNLOAD_DELAY_JITTER = 0.5  # ±50 %
 
 # --- components ------------------------------------------------------------------
+DOWNLOADER = "crawler.downloader.Downloader"  # Scrapy's, with per-site concurrency enforced
 TWISTED_DNS_RESOLVER = "crawler.middlewares.GuardedResolver"
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.AddressGuardMiddleware": 75,  # after offsite (50), before robots (100)

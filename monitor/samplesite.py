@@ -38,6 +38,7 @@ import struct
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -898,7 +899,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.owner._track(self.connection, add=True)
+        self.server.owner._track(self.connection, self.server.host_name, add=True)
 
     def finish(self) -> None:
         try:
@@ -906,7 +907,7 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
         finally:
-            self.server.owner._track(self.connection, add=False)
+            self.server.owner._track(self.connection, self.server.host_name, add=False)
 
     def do_GET(self) -> None:
         self._answer(head=False)
@@ -990,6 +991,10 @@ class SiteServer:
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str, str]] = []
         self._connections: set[socket.socket] = set()
+        self._open: Counter[str] = Counter()
+        #: Per host ("main"/"cdn"): connections accepted, and the most open at once.
+        self.connections_opened: Counter[str] = Counter()
+        self.most_open: Counter[str] = Counter()
         self._handlers: list[threading.Thread] = []
         #: Prefix of the names of this server's threads.
         self.name = f"samplesite-{next(_SERIAL)}"
@@ -1063,6 +1068,8 @@ class SiteServer:
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+            self.connections_opened.clear()
+            self.most_open.clear()
 
     def url(self, template: str) -> str:
         """Absolute URL of a main-host path or a {{MAIN}}/{{CDN}} template."""
@@ -1088,12 +1095,16 @@ class SiteServer:
             self._handlers = [t for t in self._handlers if t.is_alive()]
             self._handlers.append(thread)
 
-    def _track(self, connection: socket.socket, *, add: bool) -> None:
+    def _track(self, connection: socket.socket, host: str, *, add: bool) -> None:
         with self._lock:
             if add:
                 self._connections.add(connection)
+                self._open[host] += 1
+                self.connections_opened[host] += 1
+                self.most_open[host] = max(self.most_open[host], self._open[host])
             else:
                 self._connections.discard(connection)
+                self._open[host] -= 1
 
     def _lookup(self, host: str, target: str) -> Route:
         routes = self.site.main if host == "main" else self.site.cdn
