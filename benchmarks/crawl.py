@@ -65,6 +65,10 @@ def serve(files: dict[str, tuple[str, bytes]], port: multiprocessing.Queue, core
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # As real servers do: headers and body go out as separate writes, and on a kept-alive
+        # connection Nagle's algorithm then holds the body's tail until the client's delayed
+        # ACK (40 ms), which would make this server, not the crawler, the bottleneck.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             found = files.get(self.path)

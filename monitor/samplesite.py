@@ -892,6 +892,9 @@ _NOT_FOUND = Route(status=404, body=b"<h1>404 Not Found</h1>")
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+    # TCP_NODELAY, as real servers set: with Nagle's algorithm a kept-alive connection
+    # waits for the client's delayed ACK (40 ms) before the tail of each answer.
+    disable_nagle_algorithm = True
     server: _HostServer
 
     def log_message(self, format: str, *args: object) -> None:
