@@ -26,29 +26,74 @@ class CaseView:
     language: str
     status: str
     created_at: datetime
+    auto_confirm_exact: bool = False
 
 
-def add_case(app: App, name: str, *, email: str | None = None, language: str = "en") -> int:
+def add_case(
+    app: App,
+    name: str,
+    *,
+    email: str | None = None,
+    language: str = "en",
+    auto_confirm_exact: bool = False,
+) -> int:
     name = name.strip()
     if not name:
         raise InvalidInput("a case needs a name or code")
     if len(name) > 200:
         raise InvalidInput("the case name is longer than 200 characters")
-    if email is not None and not _EMAIL.match(email):
-        raise InvalidInput(f"not an email address: {email!r}")
-    if language not in LANGUAGES:
-        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
+    _check_email(email)
+    _check_language(language)
     with app.db.session() as session:
         case = Case(
             name_enc=app.cipher.encrypt(name),
             email_enc=app.cipher.encrypt_optional(email),
             language=language,
             status="open",
+            auto_confirm_exact=auto_confirm_exact,
         )
         session.add(case)
         session.flush()
         audit.record(session, app.actor, "case.create", "case", case.id)
         return case.id
+
+
+def edit_case(
+    app: App,
+    case_id: int,
+    *,
+    email: str | None = None,
+    language: str | None = None,
+    auto_confirm_exact: bool | None = None,
+) -> list[str]:
+    """Change the settings given (None: unchanged); returns the names of those changed."""
+    _check_email(email)
+    if language is not None:
+        _check_language(language)
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        changed = []
+        if email is not None and app.cipher.decrypt_optional(case.email_enc) != email:
+            case.email_enc = app.cipher.encrypt(email)
+            changed.append("email")
+        if language is not None and case.language != language:
+            case.language = language
+            changed.append("language")
+        if auto_confirm_exact is not None and case.auto_confirm_exact != auto_confirm_exact:
+            case.auto_confirm_exact = auto_confirm_exact
+            changed.append("auto-confirm-exact")
+        audit.record(session, app.actor, "case.edit", "case", case.id, changed=changed)
+        return changed
+
+
+def _check_email(email: str | None) -> None:
+    if email is not None and not _EMAIL.match(email):
+        raise InvalidInput(f"not an email address: {email!r}")
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
 
 
 def require_case(session: Session, case_id: int) -> Case:
@@ -80,4 +125,5 @@ def _view(app: App, case: Case) -> CaseView:
         language=case.language,
         status=case.status,
         created_at=case.created_at,
+        auto_confirm_exact=case.auto_confirm_exact,
     )

@@ -92,15 +92,59 @@ def case() -> None:
     """Victims' cases."""
 
 
+AUTO_CONFIRM_HELP = (
+    "Confirm new hits on byte-for-byte copies of the case's files without review"
+    " (default: every hit waits for an analyst)."
+)
+
+
 @case.command("add")
 @click.argument("name")
 @click.option("--email", help="The victim's contact address (stored encrypted).")
 @click.option("--language", type=click.Choice(cases.LANGUAGES), default="en", show_default=True)
+@click.option("--auto-confirm-exact", is_flag=True, help=AUTO_CONFIRM_HELP)
 @click.pass_context
 @friendly_errors
-def case_add(ctx: click.Context, name: str, email: str | None, language: str) -> None:
+def case_add(
+    ctx: click.Context, name: str, email: str | None, language: str, auto_confirm_exact: bool
+) -> None:
     """Open a case; prints its id."""
-    click.echo(cases.add_case(get_app(ctx), name, email=email, language=language))
+    click.echo(
+        cases.add_case(
+            get_app(ctx),
+            name,
+            email=email,
+            language=language,
+            auto_confirm_exact=auto_confirm_exact,
+        )
+    )
+
+
+@case.command("edit")
+@click.argument("case_id", type=int)
+@click.option("--email", help="A new contact address (stored encrypted).")
+@click.option("--language", type=click.Choice(cases.LANGUAGES))
+@click.option("--auto-confirm-exact/--no-auto-confirm-exact", default=None, help=AUTO_CONFIRM_HELP)
+@click.pass_context
+@friendly_errors
+def case_edit(
+    ctx: click.Context,
+    case_id: int,
+    email: str | None,
+    language: str | None,
+    auto_confirm_exact: bool | None,
+) -> None:
+    """Change a case's settings (only the options given)."""
+    changed = cases.edit_case(
+        get_app(ctx),
+        case_id,
+        email=email,
+        language=language,
+        auto_confirm_exact=auto_confirm_exact,
+    )
+    click.echo(
+        f"case {case_id}: " + (", ".join(changed) + " changed" if changed else "nothing to change")
+    )
 
 
 @case.command("list")
@@ -108,13 +152,14 @@ def case_add(ctx: click.Context, name: str, email: str | None, language: str) ->
 @friendly_errors
 def case_list(ctx: click.Context) -> None:
     """List cases (their details are decrypted, and the access is audit-logged)."""
-    table = Table("id", "name", "language", "status", "created")
+    table = Table("id", "name", "language", "status", "auto-confirm exact", "created")
     for view in cases.list_cases(get_app(ctx)):
         table.add_row(
             str(view.id),
             view.name,
             view.language,
             view.status,
+            "yes" if view.auto_confirm_exact else "no",
             view.created_at.strftime("%Y-%m-%d %H:%M"),
         )
     Console().print(table)
@@ -295,8 +340,48 @@ def hits_list(ctx: click.Context, case_id: int | None, status: str | None, as_js
     print_hits(views)
 
 
+@hits_group.command("confirm")
+@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@click.pass_context
+@friendly_errors
+def hits_confirm(ctx: click.Context, hit_ids: tuple[int, ...]) -> None:
+    """Confirm hits: the image is the victim's. Only confirmed hits lead to alerts and
+    notices. Unknown ids change nothing."""
+    from monitor import review
+
+    decision = review.confirm_hits(get_app(ctx), hit_ids)
+    print_decision("confirmed", decision)
+
+
+@hits_group.command("reject")
+@click.argument("hit_ids", nargs=-1, required=True, type=int)
+@click.option("--reason", help="Why (stored encrypted, shown to analysts).")
+@click.pass_context
+@friendly_errors
+def hits_reject(ctx: click.Context, hit_ids: tuple[int, ...], reason: str | None) -> None:
+    """Reject hits: not the victim's image. The same image bytes never raise a hit for
+    that reference image again; its other hits waiting for review are rejected too."""
+    from monitor import review
+
+    decision = review.reject_hits(get_app(ctx), hit_ids, reason)
+    print_decision("rejected", decision)
+
+
+def print_decision(verb: str, decision: Any) -> None:
+    ids = ", ".join(map(str, decision.hit_ids)) or "none"
+    click.echo(f"{verb}: {ids}")
+    if decision.also:
+        click.echo(
+            f"also {verb} (same image, same reference image): " + ", ".join(map(str, decision.also))
+        )
+    if decision.unchanged:
+        click.echo(f"already {verb}: " + ", ".join(map(str, decision.unchanged)))
+
+
 def print_hits(views: list[hits.HitView]) -> None:
-    table = Table("id", "case", "label", "page", "image", "alg", "dist", "status", "last seen")
+    table = Table(
+        "id", "case", "label", "page", "image", "alg", "dist", "status", "decided by", "last seen"
+    )
     for name in ("page", "image"):
         column = next(c for c in table.columns if c.header == name)
         column.overflow = "fold"  # URLs are evidence: never cut them short
@@ -310,6 +395,7 @@ def print_hits(views: list[hits.HitView]) -> None:
             v.algorithm,
             str(v.distance),
             v.status,
+            v.decided_by or "",
             v.last_seen.strftime("%Y-%m-%d %H:%M"),
         )
     Console(width=max(160, Console().width)).print(table)

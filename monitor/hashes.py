@@ -43,6 +43,8 @@ class NewHash:
     #: token shared by the hashes of one image (None: not grouped).
     view: str = ORIGINAL
     group_key: str | None = None
+    #: sha256 of the file it was made from (exact copies), None when not known.
+    sha256: str | None = None
 
 
 @dataclass
@@ -75,13 +77,21 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
     new: list[NewHash] = []
     rule = DecisionRule()
     for path in iter_files(paths):
-        views = _hash_file(app, path, result, rule)
-        if views is not None:
+        hashed = _hash_file(app, path, result, rule)
+        if hashed is not None:
+            views, sha256 = hashed
             result.files += 1
             group = secrets.token_hex(16)
             label = path.name if labels else None
             new.extend(
-                NewHash(v.value.algorithm, v.value.value, label, view=v.view, group_key=group)
+                NewHash(
+                    v.value.algorithm,
+                    v.value.value,
+                    label,
+                    view=v.view,
+                    group_key=group,
+                    sha256=sha256,
+                )
                 for v in views
             )
     added, duplicates = store_hashes(app, case_id, new, source="file")
@@ -91,7 +101,7 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
 
 def _hash_file(
     app: App, path: Path, result: AddResult, rule: DecisionRule
-) -> list[QueryHash] | None:
+) -> tuple[list[QueryHash], str] | None:
     try:
         size = path.stat().st_size
         if size > app.config.max_image_bytes:
@@ -113,7 +123,8 @@ def _hash_file(
             result.skipped.append(
                 (str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})")
             )
-    return [v for v in hashes.views if ALGORITHMS[v.value.algorithm].usable(v.value)]
+    usable = [v for v in hashes.views if ALGORITHMS[v.value.algorithm].usable(v.value)]
+    return usable, hashes.sha256
 
 
 _REASONS = {
@@ -195,6 +206,7 @@ def store_hashes(
                     rules_version=version,
                     view=h.view,
                     group_key=h.group_key,
+                    sha256=h.sha256,
                 )
             )
             added += 1

@@ -30,11 +30,17 @@ class HitView:
     status: str
     first_seen: datetime
     last_seen: datetime
+    #: The review: who decided ("auto:exact" for exact copies confirmed without
+    #: review), when, and the reason given for a rejection.
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["first_seen"] = self.first_seen.isoformat()
-        data["last_seen"] = self.last_seen.isoformat()
+        for name in ("first_seen", "last_seen", "decided_at"):
+            value = getattr(self, name)
+            data[name] = value.isoformat() if value is not None else None
         return data
 
 
@@ -70,6 +76,9 @@ def list_hits(app: App, *, case_id: int | None = None, status: str | None = None
                 status=hit.status,
                 first_seen=hit.first_seen,
                 last_seen=hit.last_seen,
+                decided_by=hit.decided_by,
+                decided_at=hit.decided_at,
+                reason=app.cipher.decrypt_optional(hit.reason_enc),
             )
             for hit, sighting, sha256, label_enc in rows
         ]

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitor.app import App
-from monitor.db.models import Hit, Image, ImageHash, Sighting, utcnow
+from monitor.db.models import Case, HashEntry, Hit, Image, ImageHash, Rejection, Sighting, utcnow
 from monitor.hashing import (
     DEFAULT_ALGORITHMS,
     HashValue,
@@ -123,7 +123,8 @@ def record_page(
         conn = session.connection()
         image_ids = _image_ids(conn, [obs.hashes for obs in observations], now)
         sighting_ids = _sighting_ids(conn, site_id, run_id, page_url, observations, image_ids, now)
-        return _hits(conn, observations, sighting_ids, run_id, now)
+        images = [image_ids[obs.hashes.sha256] for obs in observations]
+        return _hits(conn, observations, sighting_ids, images, run_id, now)
 
 
 def _image_ids(conn: Connection, images: Sequence[ImageHashes], now: datetime) -> dict[str, int]:
@@ -254,11 +255,14 @@ def _hits(
     conn: Connection,
     observations: Sequence[Observation],
     sighting_ids: Sequence[int],
+    image_ids: Sequence[int],
     run_id: int | None,
     now: datetime,
 ) -> tuple[int, int]:
     """Insert or refresh the hits of the page's sightings: (hits, new hits). The unique
-    constraint (sighting, hash entry) forbids duplicates."""
+    constraint (sighting, hash entry) forbids duplicates. An image an analyst rejected
+    for an entry raises no hit for it; a new hit on an exact copy of a case's file is
+    confirmed at once where the case asks for it."""
     rows = [
         dict(
             sighting_id=sighting_id,
@@ -271,10 +275,23 @@ def _hits(
             last_run_id=run_id,
             distance=match.distance,
             view=getattr(match, "query_view", ORIGINAL),
+            decided_by=None,
+            decided_at=None,
+            _image=(image_id, obs.hashes.sha256),
         )
-        for obs, sighting_id in zip(observations, sighting_ids, strict=True)
+        for obs, sighting_id, image_id in zip(observations, sighting_ids, image_ids, strict=True)
         for match in obs.matches
     ]
+    if rows:
+        rejected = {
+            (image_id, entry_id)
+            for image_id, entry_id in conn.execute(
+                select(Rejection.image_id, Rejection.hash_entry_id).where(
+                    Rejection.image_id.in_(sorted({r["_image"][0] for r in rows}))
+                )
+            )
+        }
+        rows = [r for r in rows if (r["_image"][0], r["hash_entry_id"]) not in rejected]
     if not rows:
         return 0, 0
     known = {
@@ -285,7 +302,11 @@ def _hits(
             )
         )
     }
-    new = {(r["sighting_id"], r["hash_entry_id"]) for r in rows} - known
+    new = [r for r in rows if (r["sighting_id"], r["hash_entry_id"]) not in known]
+    if new:
+        _auto_confirm(conn, new, now)
+    for row in rows:
+        del row["_image"]
     statement = _insert(conn)(Hit)
     statement = statement.on_conflict_do_update(
         index_elements=["sighting_id", "hash_entry_id"],
@@ -296,3 +317,26 @@ def _hits(
     )
     conn.execute(statement, rows)
     return len(rows), len(new)
+
+
+#: Who ``Hit.decided_by`` names for hits confirmed because they are exact copies.
+AUTO_EXACT = "auto:exact"
+
+
+def _auto_confirm(conn: Connection, new: list[dict[str, Any]], now: datetime) -> None:
+    """Mark as confirmed the new hits whose image is byte for byte the file their entry
+    was made from, in cases that confirm exact copies without review."""
+    exact = dict(
+        conn.execute(
+            select(HashEntry.id, HashEntry.sha256)
+            .join(Case, Case.id == HashEntry.case_id)
+            .where(
+                HashEntry.id.in_(sorted({r["hash_entry_id"] for r in new})),
+                HashEntry.sha256.is_not(None),
+                Case.auto_confirm_exact.is_(True),
+            )
+        ).all()
+    )
+    for row in new:
+        if exact.get(row["hash_entry_id"]) == row["_image"][1]:
+            row.update(status="confirmed", decided_by=AUTO_EXACT, decided_at=now)

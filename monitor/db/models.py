@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -66,6 +67,9 @@ class Case(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: New hits on a byte-for-byte copy of one of the case's files (the crawled image's
+    #: sha256 is the file's) are confirmed without review.
+    auto_confirm_exact: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
 
 class HashEntry(Base):
@@ -85,6 +89,9 @@ class HashEntry(Base):
     view: Mapped[str] = mapped_column(String(40), server_default="original")
     #: A random token shared by the hashes of one enrolled image (None: not grouped).
     group_key: Mapped[str | None] = mapped_column(String(32))
+    #: sha256 of the file the hash was made from (``monitor hashes add``), to recognise
+    #: exact copies; None for imported lists.
+    sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -205,6 +212,27 @@ class Hit(Base):
     last_run_id: Mapped[int | None] = mapped_column(
         ForeignKey("crawl_runs.id", ondelete="SET NULL")
     )
+    #: The review: who decided (an analyst, or "auto:exact"), when, and why (encrypted).
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Rejection(Base):
+    """An image (by its bytes) that an analyst said is not the image of a hash entry:
+    it never raises a hit for that entry again. A rejected hit adds one row for each
+    entry of the reference image it matched (all of the image's hashes and views)."""
+
+    __tablename__ = "rejections"
+    __table_args__ = (UniqueConstraint("image_id", "hash_entry_id", name="uq_rejection"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    hash_entry_id: Mapped[int] = mapped_column(
+        ForeignKey("hash_entries.id", ondelete="CASCADE"), index=True
+    )
+    hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):
