@@ -16,6 +16,10 @@ import pytest
 from monitor.app import App, bootstrap
 from monitor.config import Config
 from monitor.db import Database, upgrade
+from monitor.hashing import HashValue, ImageHashes
+from monitor.matching import Match
+from monitor.recording import Observation
+from monitor.samplesite import SampleSite, SiteServer, build_sample_site
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "tests" / "data" / "photos"
@@ -127,3 +131,40 @@ def sqlite_env(tmp_path: Path, sqlite_url: str) -> Iterator[Env]:
     app = make_app(vars_)
     yield Env(tmp_path, vars_, app)
     app.close()
+
+
+# -- the sample site, served on 127.0.0.1 ---------------------------------------------------
+
+#: MONITOR_ALLOWED_ADDRESSES for crawls of servers on the loopback interface.
+LOOPBACK = "127.0.0.1/32,::1/128"
+
+
+@pytest.fixture(scope="module")
+def sample() -> SampleSite:
+    return build_sample_site(PHOTOS)
+
+
+@pytest.fixture
+def server(sample: SampleSite) -> Iterator[SiteServer]:
+    with SiteServer(sample) as running:
+        yield running
+
+
+def observation(sha: str, image_url: str, *matches: Match) -> Observation:
+    """A crawled image (a tiny JPEG's worth of metadata, one pHash) and what it matched."""
+    return Observation(
+        image_url=image_url,
+        final_url=None,
+        content_type="image/jpeg",
+        etag=None,
+        last_modified=None,
+        hashes=ImageHashes(
+            sha256=sha,
+            size=10,
+            width=4,
+            height=4,
+            format="JPEG",
+            hashes=(HashValue("phash", "c2924c5532bddfc8"),),
+        ),
+        matches=matches,
+    )

@@ -12,29 +12,14 @@ import json
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from conftest import CASE_PHOTOS, PHOTOS, Env
+from conftest import CASE_PHOTOS, LOOPBACK, PHOTOS, Env
 
 from crawler.settings import CONCURRENT_REQUESTS_PER_DOMAIN
 from monitor.cases import add_case
 from monitor.hashes import hash_files
-from monitor.samplesite import FORMS, SampleSite, SiteServer, build_sample_site
-
-LOOPBACK = "127.0.0.1/32,::1/128"
-
-
-@pytest.fixture(scope="module")
-def sample() -> SampleSite:
-    return build_sample_site(PHOTOS)
-
-
-@pytest.fixture
-def server(sample: SampleSite) -> Iterator[SiteServer]:
-    with SiteServer(sample) as running:
-        yield running
+from monitor.samplesite import FORMS, SampleSite, SiteServer
 
 
 def enrol(env: Env) -> int:

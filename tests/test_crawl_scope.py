@@ -17,13 +17,12 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CASE_PHOTOS, PHOTOS, Env
+from conftest import CASE_PHOTOS, LOOPBACK, PHOTOS, Env
 from sqlalchemy import select
 
 from monitor.cases import add_case
@@ -44,7 +43,6 @@ from monitor.sites import list_sites
 REPO = Path(__file__).resolve().parents[1]
 #: The sample servers' addresses (the CDN's name "localhost" may resolve to ::1 as
 #: well), but not the rest of 127.0.0.0/8: the private redirect to 127.0.0.2 stays refused.
-LOOPBACK = "127.0.0.1/32,::1/128"
 NOT_PAGES = ("/robots.txt", SITEMAP_PATH)
 STASH = PRIVATE_PREFIX + "stash.html"
 SUMMER = "/albums/summer.html"  # "/" -> /albums.html -> /albums/summer.html: depth 2
@@ -64,12 +62,6 @@ _ERROR = re.compile(r"^  (?P<kind>[\w/.-]+): (?P<count>\d+)$", re.M)
 @pytest.fixture(scope="module")
 def sample() -> SampleSite:
     return build_sample_site(PHOTOS, include_slow=False)
-
-
-@pytest.fixture
-def server(sample: SampleSite) -> Iterator[SiteServer]:
-    with SiteServer(sample) as running:
-        yield running
 
 
 def gets(server: SiteServer, host: str | None = None) -> list[tuple[str, str]]:

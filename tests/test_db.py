@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 import pytest
-from conftest import Env
+from conftest import Env, observation
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,9 +14,8 @@ from monitor.db import Database, SchemaOutOfDate, check_schema, upgrade
 from monitor.db.migrations import HEAD, alembic_config, head_revision
 from monitor.db.models import Base, HashEntry, Hit, Sighting
 from monitor.hashes import NewHash, store_hashes
-from monitor.hashing import HashValue, ImageHashes
 from monitor.matching import Match
-from monitor.recording import Observation, record_page
+from monitor.recording import record_page
 from monitor.sites import add_site
 
 
@@ -42,28 +41,6 @@ def test_upgrade_from_empty_creates_the_models_schema(database_url: str) -> None
         database.dispose()
 
 
-def _observation(
-    sha: str, entry_id: int, case_id: int, url: str = "http://x.test/a.jpg"
-) -> Observation:
-    hashes = ImageHashes(
-        sha256=sha,
-        size=10,
-        width=4,
-        height=4,
-        format="JPEG",
-        hashes=(HashValue("phash", "c2924c5532bddfc8"),),
-    )
-    return Observation(
-        image_url=url,
-        final_url=None,
-        content_type="image/jpeg",
-        etag=None,
-        last_modified=None,
-        hashes=hashes,
-        matches=(Match(entry_id, case_id, "phash", 3),),
-    )
-
-
 def test_recrawl_never_duplicates_a_hit(env: Env) -> None:
     app = env.app
     case_id = add_case(app, "C")
@@ -77,21 +54,27 @@ def test_recrawl_never_duplicates_a_hit(env: Env) -> None:
         site_id=site_id,
         run_id=None,
         page_url="http://x.test/p",
-        observations=[_observation(sha, entry_id, case_id)],
+        observations=[
+            observation(sha, "http://x.test/a.jpg", Match(entry_id, case_id, "phash", 3))
+        ],
     )
     second = record_page(
         app,
         site_id=site_id,
         run_id=None,
         page_url="http://x.test/p",
-        observations=[_observation(sha, entry_id, case_id)],
+        observations=[
+            observation(sha, "http://x.test/a.jpg", Match(entry_id, case_id, "phash", 3))
+        ],
     )
     other_page = record_page(
         app,
         site_id=site_id,
         run_id=None,
         page_url="http://x.test/q",
-        observations=[_observation(sha, entry_id, case_id)],
+        observations=[
+            observation(sha, "http://x.test/a.jpg", Match(entry_id, case_id, "phash", 3))
+        ],
     )
     assert (first, second, other_page) == ((1, 1), (1, 0), (1, 1))
     with app.db.session() as session:
@@ -131,3 +114,43 @@ def test_reading_cases_and_hits_is_audited(env: Env) -> None:
             ("pytest", "hits.list", None),
         ]
         assert events[-1].detail == {"case_id": case_id, "hit_ids": [v.id for v in views]}
+
+
+def test_migration_0004_keeps_every_row_both_ways(database_url: str) -> None:
+    """0004 adds columns to cases, hash_entries and hits: on SQLite a table copy would
+    have cascaded the drop of the old ``cases`` to every hash entry (it did, once)."""
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    from alembic import command
+
+    database = Database(database_url)
+    counts = "SELECT (SELECT count(*) FROM cases), (SELECT count(*) FROM hash_entries)"
+    try:
+        upgrade(database, "0003")
+        with database.engine.begin() as connection:
+            connection.execute(
+                text("INSERT INTO cases (id, name_enc, language, status, created_at)"
+                     " VALUES (1, :name, 'en', 'open', :now)"),
+                {"name": b"x", "now": datetime.now(UTC)},
+            )  # fmt: skip
+            connection.execute(
+                text("INSERT INTO hash_entries (case_id, algorithm, value, source, created_at)"
+                     " VALUES (1, 'phash', 'c2924c5532bddfc8', 'file', :now)"),
+                {"now": datetime.now(UTC)},
+            )  # fmt: skip
+        upgrade(database)
+        with database.engine.connect() as connection:
+            assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+            assert connection.execute(text("SELECT auto_confirm_exact FROM cases")).scalar() in (
+                False,
+                0,
+            )
+        command.downgrade(alembic_config(database), "0003")
+        with database.engine.connect() as connection:
+            assert tuple(connection.execute(text(counts)).one()) == (1, 1)
+        upgrade(database)
+        check_schema(database)
+    finally:
+        database.dispose()

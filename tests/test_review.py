@@ -6,34 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 
 import pytest
-from conftest import CASE_PHOTOS, PHOTOS, Env
+from conftest import CASE_PHOTOS, LOOPBACK, PHOTOS, Env, observation
 from sqlalchemy import select
 
 from monitor.cases import add_case, edit_case, get_case
 from monitor.db.models import AuditEvent, Hit, Rejection
 from monitor.hashes import NewHash, store_hashes
-from monitor.hashing import HashValue, ImageHashes
 from monitor.matching import Match
-from monitor.recording import AUTO_EXACT, Observation, record_page
+from monitor.recording import AUTO_EXACT, record_page
 from monitor.review import confirm_hits, reject_hits
-from monitor.samplesite import SampleSite, SiteServer, build_sample_site
+from monitor.samplesite import SiteServer
 from monitor.sites import add_site
-
-LOOPBACK = "127.0.0.1/32,::1/128"
-
-
-@pytest.fixture(scope="module")
-def sample() -> SampleSite:
-    return build_sample_site(PHOTOS)
-
-
-@pytest.fixture
-def server(sample: SampleSite) -> Iterator[SiteServer]:
-    with SiteServer(sample) as running:
-        yield running
 
 
 def hits_json(env: Env) -> list[dict]:  # type: ignore[type-arg]
@@ -115,25 +100,6 @@ def test_review_after_a_real_crawl(env: Env, server: SiteServer) -> None:
     assert {i: h["status"] for i, h in again.items()} == {i: h["status"] for i, h in after.items()}
 
 
-def _observation(sha: str, page: str, *matches: Match) -> Observation:
-    return Observation(
-        image_url=f"http://x.test/{page}.jpg",
-        final_url=None,
-        content_type="image/jpeg",
-        etag=None,
-        last_modified=None,
-        hashes=ImageHashes(
-            sha256=sha,
-            size=10,
-            width=4,
-            height=4,
-            format="JPEG",
-            hashes=(HashValue("phash", "c2924c5532bddfc8"),),
-        ),
-        matches=matches,
-    )
-
-
 def test_a_rejection_teaches_the_crawl_and_a_confirmation_undoes_it(env: Env) -> None:
     app = env.app
     case_id = add_case(app, "C")
@@ -162,7 +128,7 @@ def test_a_rejection_teaches_the_crawl_and_a_confirmation_undoes_it(env: Env) ->
             site_id=site,
             run_id=None,
             page_url=f"http://x.test/{name}",
-            observations=[_observation(sha, name, *matches)],
+            observations=[observation(sha, f"http://x.test/{name}.jpg", *matches)],
         )
 
     assert page("p1", bytes_a, one_phash) == (1, 1)
@@ -220,7 +186,9 @@ def test_exact_copies_are_confirmed_only_where_the_case_asks(env: Env) -> None:
                 site_id=site,
                 run_id=None,
                 page_url=f"http://x.test/{auto}/{name}",
-                observations=[_observation(sha, name, Match(entry, case_id, "phash", 0))],
+                observations=[
+                    observation(sha, f"http://x.test/{name}.jpg", Match(entry, case_id, "phash", 0))
+                ],
             )
         with app.db.session() as session:
             results[auto] = sorted(

@@ -27,16 +27,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("hits", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("decided_by", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("reason_enc", sa.LargeBinary(), nullable=True))
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("auto_confirm_exact", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
-    with op.batch_alter_table("hash_entries", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("sha256", sa.String(length=64), nullable=True))
+    # Plain ADD COLUMNs, not batch mode: on SQLite, batch mode may copy a table and drop
+    # the old one, and with foreign keys on, dropping ``cases`` deletes every hash entry.
+    op.add_column("hits", sa.Column("decided_by", sa.String(length=200), nullable=True))
+    op.add_column("hits", sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("hits", sa.Column("reason_enc", sa.LargeBinary(), nullable=True))
+    op.add_column(
+        "cases",
+        sa.Column("auto_confirm_exact", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
+    op.add_column("hash_entries", sa.Column("sha256", sa.String(length=64), nullable=True))
     op.create_table(
         "rejections",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -58,11 +58,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_rejections_hash_entry_id"), table_name="rejections")
     op.drop_table("rejections")
-    with op.batch_alter_table("hash_entries", schema=None) as batch_op:
-        batch_op.drop_column("sha256")
-    with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_column("auto_confirm_exact")
-    with op.batch_alter_table("hits", schema=None) as batch_op:
-        batch_op.drop_column("reason_enc")
-        batch_op.drop_column("decided_at")
-        batch_op.drop_column("decided_by")
+    for table, column in (
+        ("hash_entries", "sha256"),
+        ("cases", "auto_confirm_exact"),
+        ("hits", "reason_enc"),
+        ("hits", "decided_at"),
+        ("hits", "decided_by"),
+    ):
+        op.drop_column(table, column)  # ALTER TABLE DROP COLUMN (SQLite 3.35+), no copy
