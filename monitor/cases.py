@@ -15,6 +15,8 @@ from monitor.db.models import Case
 from monitor.errors import InvalidInput, NotFound
 
 LANGUAGES = ("en", "es")
+#: How often a victim is alerted (only what she chose): never, at once, or in digests.
+ALERTS = ("never", "immediate", "daily", "weekly")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -27,6 +29,9 @@ class CaseView:
     status: str
     created_at: datetime
     auto_confirm_exact: bool = False
+    alerts: str = "never"
+    alert_to: str | None = None
+    country: str | None = None
 
 
 def add_case(
@@ -36,6 +41,9 @@ def add_case(
     email: str | None = None,
     language: str = "en",
     auto_confirm_exact: bool = False,
+    alerts: str = "never",
+    alert_to: str | None = None,
+    country: str | None = None,
 ) -> int:
     name = name.strip()
     if not name:
@@ -43,7 +51,10 @@ def add_case(
     if len(name) > 200:
         raise InvalidInput("the case name is longer than 200 characters")
     _check_email(email)
+    _check_email(alert_to)
     _check_language(language)
+    _check_alerts(alerts)
+    country = _check_country(country)
     with app.db.session() as session:
         case = Case(
             name_enc=app.cipher.encrypt(name),
@@ -51,6 +62,9 @@ def add_case(
             language=language,
             status="open",
             auto_confirm_exact=auto_confirm_exact,
+            alerts=alerts,
+            alert_to_enc=app.cipher.encrypt_optional(alert_to),
+            country=country,
         )
         session.add(case)
         session.flush()
@@ -65,11 +79,20 @@ def edit_case(
     email: str | None = None,
     language: str | None = None,
     auto_confirm_exact: bool | None = None,
+    alerts: str | None = None,
+    alert_to: str | None = None,
+    country: str | None = None,
 ) -> list[str]:
-    """Change the settings given (None: unchanged); returns the names of those changed."""
+    """Change the settings given (None: unchanged; ``alert_to=""`` goes back to her own
+    address); returns the names of those changed."""
     _check_email(email)
+    _check_email(alert_to or None)
     if language is not None:
         _check_language(language)
+    if alerts is not None:
+        _check_alerts(alerts)
+    if country is not None:
+        country = _check_country(country)
     with app.db.session() as session:
         case = require_case(session, case_id)
         changed = []
@@ -82,6 +105,17 @@ def edit_case(
         if auto_confirm_exact is not None and case.auto_confirm_exact != auto_confirm_exact:
             case.auto_confirm_exact = auto_confirm_exact
             changed.append("auto-confirm-exact")
+        if alerts is not None and case.alerts != alerts:
+            case.alerts = alerts
+            changed.append("alerts")
+        if alert_to is not None and app.cipher.decrypt_optional(case.alert_to_enc) != (
+            alert_to or None
+        ):
+            case.alert_to_enc = app.cipher.encrypt_optional(alert_to or None)
+            changed.append("alert-to")
+        if country is not None and case.country != country:
+            case.country = country
+            changed.append("country")
         audit.record(session, app.actor, "case.edit", "case", case.id, changed=changed)
         return changed
 
@@ -89,6 +123,19 @@ def edit_case(
 def _check_email(email: str | None) -> None:
     if email is not None and not _EMAIL.match(email):
         raise InvalidInput(f"not an email address: {email!r}")
+
+
+def _check_alerts(alerts: str) -> None:
+    if alerts not in ALERTS:
+        raise InvalidInput(f"alerts must be one of {', '.join(ALERTS)}")
+
+
+def _check_country(country: str | None) -> str | None:
+    if country is None or country == "":
+        return None
+    if not re.fullmatch(r"[A-Za-z]{2}", country):
+        raise InvalidInput(f"not a two-letter country code: {country!r}")
+    return country.upper()
 
 
 def _check_language(language: str) -> None:
@@ -126,4 +173,7 @@ def _view(app: App, case: Case) -> CaseView:
         status=case.status,
         created_at=case.created_at,
         auto_confirm_exact=case.auto_confirm_exact,
+        alerts=case.alerts,
+        alert_to=app.cipher.decrypt_optional(case.alert_to_enc),
+        country=case.country,
     )

@@ -92,6 +92,12 @@ def case() -> None:
     """Victims' cases."""
 
 
+ALERTS_HELP = (
+    "Email alerts about confirmed hits: never, immediate, or a daily or weekly digest"
+    " (only what the victim chose)."
+)
+ALERT_TO_HELP = "Send alerts to this address (an advocate's) instead of the victim's; '' to undo."
+COUNTRY_HELP = "Two-letter country code: which support helplines the alerts name."
 AUTO_CONFIRM_HELP = (
     "Confirm new hits on byte-for-byte copies of the case's files without review"
     " (default: every hit waits for an analyst)."
@@ -103,10 +109,26 @@ AUTO_CONFIRM_HELP = (
 @click.option("--email", help="The victim's contact address (stored encrypted).")
 @click.option("--language", type=click.Choice(cases.LANGUAGES), default="en", show_default=True)
 @click.option("--auto-confirm-exact", is_flag=True, help=AUTO_CONFIRM_HELP)
+@click.option(
+    "--alerts",
+    type=click.Choice(cases.ALERTS),
+    default="never",
+    show_default=True,
+    help=ALERTS_HELP,
+)
+@click.option("--alert-to", help=ALERT_TO_HELP)
+@click.option("--country", help=COUNTRY_HELP)
 @click.pass_context
 @friendly_errors
 def case_add(
-    ctx: click.Context, name: str, email: str | None, language: str, auto_confirm_exact: bool
+    ctx: click.Context,
+    name: str,
+    email: str | None,
+    language: str,
+    auto_confirm_exact: bool,
+    alerts: str,
+    alert_to: str | None,
+    country: str | None,
 ) -> None:
     """Open a case; prints its id."""
     click.echo(
@@ -116,6 +138,9 @@ def case_add(
             email=email,
             language=language,
             auto_confirm_exact=auto_confirm_exact,
+            alerts=alerts,
+            alert_to=alert_to,
+            country=country,
         )
     )
 
@@ -125,6 +150,9 @@ def case_add(
 @click.option("--email", help="A new contact address (stored encrypted).")
 @click.option("--language", type=click.Choice(cases.LANGUAGES))
 @click.option("--auto-confirm-exact/--no-auto-confirm-exact", default=None, help=AUTO_CONFIRM_HELP)
+@click.option("--alerts", type=click.Choice(cases.ALERTS), help=ALERTS_HELP)
+@click.option("--alert-to", help=ALERT_TO_HELP)
+@click.option("--country", help=COUNTRY_HELP)
 @click.pass_context
 @friendly_errors
 def case_edit(
@@ -133,6 +161,9 @@ def case_edit(
     email: str | None,
     language: str | None,
     auto_confirm_exact: bool | None,
+    alerts: str | None,
+    alert_to: str | None,
+    country: str | None,
 ) -> None:
     """Change a case's settings (only the options given)."""
     changed = cases.edit_case(
@@ -141,6 +172,9 @@ def case_edit(
         email=email,
         language=language,
         auto_confirm_exact=auto_confirm_exact,
+        alerts=alerts,
+        alert_to=alert_to,
+        country=country,
     )
     click.echo(
         f"case {case_id}: " + (", ".join(changed) + " changed" if changed else "nothing to change")
@@ -399,6 +433,53 @@ def print_hits(views: list[hits.HitView]) -> None:
             v.last_seen.strftime("%Y-%m-%d %H:%M"),
         )
     Console(width=max(160, Console().width)).print(table)
+
+
+# -- alerts --------------------------------------------------------------------------------
+@main.group("alerts")
+def alerts_group() -> None:
+    """Email alerts to victims about their confirmed hits."""
+
+
+@alerts_group.command("send")
+@click.pass_context
+@friendly_errors
+def alerts_send(ctx: click.Context) -> None:
+    """Queue the alerts that are due and deliver the outbox (retrying failures later)."""
+    from monitor import alerts
+
+    app = get_app(ctx)
+    queued = alerts.queue_alerts(app)
+    for case_id in queued.no_address:
+        click.echo(f"case {case_id}: alerts are on but there is no address to send them to")
+    click.echo(f"queued {len(queued.queued)} message(s)")
+    report = alerts.deliver(app)
+    click.echo(f"sent {len(report.sent)} message(s)")
+    for outbox_id, error in report.retrying:
+        click.echo(f"message {outbox_id} not sent, will be retried: {error}")
+    for outbox_id in report.failed:
+        click.echo(f"message {outbox_id} given up after {alerts.MAX_ATTEMPTS} attempts")
+    if report.retrying or report.failed:
+        sys.exit(1)
+
+
+@alerts_group.command("preview")
+@click.argument("case_id", type=int)
+@click.pass_context
+@friendly_errors
+def alerts_preview(ctx: click.Context, case_id: int) -> None:
+    """Show the alert the case's confirmed hits not yet announced would make (nothing is sent)."""
+    from monitor import alerts
+
+    draft = alerts.preview_alert(get_app(ctx), case_id)
+    if draft is None:
+        click.echo(f"case {case_id}: no confirmed hit waits to be announced")
+        return
+    click.echo(f"To: {draft.recipient or '(no address: set --email or --alert-to)'}")
+    click.echo(f"Subject: {draft.subject}")
+    click.echo(f"Hits: {', '.join(map(str, draft.hit_ids))}")
+    click.echo("")
+    click.echo(draft.body)
 
 
 # -- demo ---------------------------------------------------------------------------------

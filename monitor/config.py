@@ -37,7 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MONITOR_DOWNLOAD_TIMEOUT", "30", "Seconds allowed for one download during a crawl."),
     Setting(
         "MONITOR_HASH_WORKERS",
-        "1",
+        "<usable cores>",
         "Processes that decode and hash a crawl's images beside it (0: in the crawl process).",
     ),
     Setting(
@@ -65,6 +65,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
     Setting(
         "MONITOR_ACTOR", "<login name>", "Who the audit log names as the actor of CLI actions."
+    ),
+    Setting(
+        "MONITOR_SMTP_URL",
+        "",
+        "Where alerts are sent: smtp://user:pass@host:587?starttls=true, smtps://user:pass@host:465,"
+        " or smtp://host:25. Empty: `monitor alerts send` queues but cannot deliver.",
+    ),
+    Setting(
+        "MONITOR_MAIL_FROM",
+        "",
+        "Sender address of alerts. Choose one that says nothing of what the alerts are about.",
+    ),
+    Setting(
+        "MONITOR_MAIL_FROM_NAME",
+        "Notifications",
+        "Sender name of alerts: neutral, for someone looking over the victim's shoulder.",
+    ),
+    Setting(
+        "MONITOR_HELPLINES",
+        "<bundled>",
+        'JSON file of support helplines by country code (and "*" for everywhere) named in alerts.',
     ),
 )
 
@@ -129,6 +150,10 @@ class Config:
     user_agent: str = "ncii-monitor/0.1"
     actor: str = "cli"
     allowed_addresses: tuple[str, ...] = ()
+    smtp_url: str = ""
+    mail_from: str = ""
+    mail_from_name: str = "Notifications"
+    helplines: Path | None = None  # None: the bundled monitor/data/helplines.json
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -148,6 +173,10 @@ class Config:
             user_agent=env.get("MONITOR_USER_AGENT") or "ncii-monitor/0.1",
             actor=env.get("MONITOR_ACTOR") or _default_actor(),
             allowed_addresses=_networks(env.get("MONITOR_ALLOWED_ADDRESSES", "")),
+            smtp_url=env.get("MONITOR_SMTP_URL", "").strip(),
+            mail_from=env.get("MONITOR_MAIL_FROM", "").strip(),
+            mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
+            helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
         )
 
     def to_env(self) -> dict[str, str]:

@@ -70,6 +70,12 @@ class Case(Base):
     #: New hits on a byte-for-byte copy of one of the case's files (the crawled image's
     #: sha256 is the file's) are confirmed without review.
     auto_confirm_exact: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    #: Alerts to the victim: never | immediate | daily | weekly (only what she chose).
+    alerts: Mapped[str] = mapped_column(String(16), server_default="never")
+    #: Where alerts go instead of her own address (an advocate's), encrypted.
+    alert_to_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: ISO 3166 country code: which helplines an alert names.
+    country: Mapped[str | None] = mapped_column(String(2))
 
 
 class HashEntry(Base):
@@ -247,3 +253,48 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """An email waiting to be sent, or sent: delivered by ``monitor alerts send`` with
+    retries, so nothing is lost while the SMTP server is down. Recipient and body are
+    encrypted (they say whose case it is)."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32))  # alert
+    recipient_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    subject: Mapped[str] = mapped_column(String(200))
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class AlertedHit(Base):
+    """A hit announced to the victim, by which message: a hit is never announced twice."""
+
+    __tablename__ = "alerted_hits"
+
+    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+
+
+class Delivery(Base):
+    """The delivery log: every attempt to send an outbox message, and how it went."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | error
+    detail: Mapped[str | None] = mapped_column(String(500))
