@@ -14,7 +14,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from monitor import cases, hashes, sites
+from monitor import alerts, cases, hashes, review, sites
 from monitor.app import bootstrap
 from monitor.config import Config
 from monitor.db import Database, upgrade
@@ -51,8 +51,19 @@ def run_demo() -> int:
 
     app = bootstrap(config)
     try:
-        step(out, 'monitor case add "Demo case" --email victim@example.org --language en')
-        case_id = cases.add_case(app, "Demo case", email="victim@example.org")
+        step(
+            out,
+            'monitor case add "Demo case" --email victim@example.org --language en'
+            " --alerts weekly --country US --auto-confirm-exact",
+        )
+        case_id = cases.add_case(
+            app,
+            "Demo case",
+            email="victim@example.org",
+            alerts="weekly",
+            country="US",
+            auto_confirm_exact=True,
+        )
         out.print(f"  case {case_id}")
 
         photos = [PHOTOS / f"{name}.jpg" for name in CASE_PHOTOS]
@@ -102,10 +113,31 @@ def run_demo() -> int:
             f"\n{len(views)} hits: {len(images)} distinct image URLs on "
             f"{len({v.page_url for v in views})} pages, in {time.monotonic() - started:.1f} s."
         )
+        exact = sorted(v.id for v in views if v.status == "confirmed")
         out.print(
-            f"Explore: MONITOR_DATABASE_URL={config.database_url} .venv/bin/monitor hits list --json"
+            f"{len(exact)} of them confirmed at once (byte-for-byte copies of her files);"
+            " the rest wait for an analyst."
         )
-        return 0 if run.status == "completed" and views else 1
+
+        # An analyst confirms the hits on one page (the rest stay in the review queue),
+        # and looks at the alert the victim would get (her weekly digest; nothing is sent).
+        waiting = [v for v in views if v.status == "new"]
+        page = waiting[0].page_url if waiting else None
+        chosen = [v.id for v in waiting if v.page_url == page]
+        if chosen:
+            step(out, f"monitor hits confirm {' '.join(map(str, chosen))}")
+            decision = review.confirm_hits(app, chosen)
+            out.print(f"  confirmed: {', '.join(map(str, decision.hit_ids))}")
+        step(out, f"monitor alerts preview {case_id}")
+        draft = alerts.preview_alert(app, case_id)
+        if draft is not None:
+            out.print(f"  To: {draft.recipient}\n  Subject: {draft.subject}\n", markup=False)
+            out.print("\n".join("  " + line for line in draft.body.splitlines()), markup=False)
+        out.print(
+            f"\nExplore: MONITOR_DATABASE_URL={config.database_url} .venv/bin/monitor hits list"
+            " --status new   (the review queue; --json for scripts)"
+        )
+        return 0 if run.status == "completed" and views and draft is not None else 1
     finally:
         app.close()
 

@@ -144,6 +144,7 @@ def test_confirmed_hits_are_announced_once_in_her_language(env: Env, smtp: SmtpS
     body = assert_safe(message)
     assert "2 copias nuevas de tu material en 1 página de 1 sitio web" in body
     assert "Todavía no enviamos solicitudes de retiro" in body  # what has been done
+    assert "El " in body.split("LO QUE ENCONTRAMOS")[1][:5]  # found on one day
     assert "016" in body and "stopncii.org" in body  # Spain's helplines and everyone's
     assert "Volverás a saber de nosotros" in body  # what happens next
 
