@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -257,21 +257,20 @@ def deliver(app: App, now: datetime | None = None) -> Report:
     report = Report()
     with app.db.session() as session:
         due = session.scalars(
-            select(OutboxMessage)
+            select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
             .order_by(OutboxMessage.id)
-            .with_for_update(skip_locked=True)
         ).all()
         if not due:
             return report
         try:
             connection = _connect(settings)
         except (OSError, smtplib.SMTPException) as exc:
-            for message in due:
+            for message in _claim(session, due, now):
                 _failed(session, message, now, f"cannot reach the SMTP server: {exc}", report)
             return report
         try:
-            for message in due:
+            for message in _claim(session, due, now):
                 email = _email(app, message, now)
                 try:
                     connection.send_message(email)
@@ -290,6 +289,25 @@ def deliver(app: App, now: datetime | None = None) -> Report:
             except (OSError, smtplib.SMTPException):
                 pass
     return report
+
+
+def _claim(session: Session, ids: Sequence[int], now: datetime) -> Iterator[OutboxMessage]:
+    """Each message in turn, locked (FOR UPDATE SKIP LOCKED where the database has it) and
+    still due: a message another ``alerts send`` is sending, or has sent since the list was
+    read, is skipped, so that two senders at once never send one message twice. Each is
+    committed by the caller before the next is claimed."""
+    for message_id in ids:
+        message = session.scalars(
+            select(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .with_for_update(skip_locked=True)
+        ).first()
+        if message is not None:
+            yield message
 
 
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:

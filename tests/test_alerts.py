@@ -238,3 +238,37 @@ def test_preview_and_preferences_from_the_cli(sqlite_env: Env) -> None:
     assert env.cli("case", "edit", str(case_id), "--country", "Spain").returncode != 0
     env.vars["MONITOR_SMTP_URL"] = "http://127.0.0.1:9"
     assert "MONITOR_SMTP_URL must look like" in env.cli("alerts", "send").stderr
+
+
+@pytest.fixture
+def pg_env(tmp_path, postgres_admin) -> Iterator[Env]:  # type: ignore[no-untyped-def]
+    from conftest import _postgres_database, make_app, make_env
+
+    for url in _postgres_database(postgres_admin):
+        vars_ = make_env(tmp_path, url)
+        app = make_app(vars_)
+        yield Env(tmp_path, vars_, app)
+        app.close()
+
+
+def test_a_message_another_sender_holds_is_not_sent_twice(pg_env: Env, smtp: SmtpServer) -> None:
+    """PostgreSQL: two `alerts send` at once (a scheduler and an operator, say) each claim a
+    message with FOR UPDATE SKIP LOCKED before sending it."""
+    from sqlalchemy import text
+
+    env = mail_env(pg_env, smtp.url)
+    case_id = add_case(env.app, "C", email="c@example.org", alerts="immediate")
+    confirm_hits(env.app, make_hits(env, case_id, {"a": ["41" * 32]}))
+    now = utcnow()
+    assert len(queue_alerts(env.app, now).queued) == 1
+    other = env.app.db.engine.connect()  # the other sender, in the middle of its send
+    transaction = other.begin()
+    other.execute(text("SELECT id FROM outbox FOR UPDATE")).all()
+    try:
+        assert deliver(env.app, now).sent == []
+        assert smtp.inbox.messages == []
+    finally:
+        transaction.rollback()
+        other.close()
+    assert len(deliver(env.app, now).sent) == 1
+    assert len(smtp.inbox.messages) == 1
