@@ -482,6 +482,74 @@ def alerts_preview(ctx: click.Context, case_id: int) -> None:
     click.echo(draft.body)
 
 
+# -- recipients of takedown notices ---------------------------------------------------------
+@main.group("recipients")
+def recipients_group() -> None:
+    """Who receives takedown notices: overrides per domain, and discovery."""
+
+
+@recipients_group.command("set")
+@click.argument("domain")
+@click.option(
+    "--kind",
+    type=click.Choice(["platform", "host", "cdn", "registrar", "agent", "other"]),
+    required=True,
+)
+@click.option("--name", required=True, help="Who it is, as a notice names them.")
+@click.option("--email", help="Where notices go.")
+@click.option("--form", "form_url", help="The web form notices are filed through.")
+@click.pass_context
+@friendly_errors
+def recipients_set(
+    ctx: click.Context, domain: str, kind: str, name: str, email: str | None, form_url: str | None
+) -> None:
+    """Name the recipient for a domain and its subdomains (used before anything discovered)."""
+    from monitor import recipients
+
+    recipients.set_override(
+        get_app(ctx), domain, kind=kind, name=name, email=email, form_url=form_url
+    )
+    click.echo(f"{domain}: {name}")
+
+
+@recipients_group.command("remove")
+@click.argument("domain")
+@click.pass_context
+@friendly_errors
+def recipients_remove(ctx: click.Context, domain: str) -> None:
+    """Remove a domain's override."""
+    from monitor import recipients
+
+    recipients.remove_override(get_app(ctx), domain)
+    click.echo(f"{domain}: override removed")
+
+
+@recipients_group.command("find")
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
+@click.pass_context
+@friendly_errors
+def recipients_find(ctx: click.Context, url: str, as_json: bool) -> None:
+    """Who should receive a notice about URL, most direct first (RDAP answers are cached)."""
+    from monitor import recipients
+
+    found = recipients.find_recipients(get_app(ctx), url)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in found], indent=2))
+        return
+    table = Table("kind", "name", "email", "form", "source", "found")
+    for r in found:
+        table.add_row(
+            r.kind,
+            r.name,
+            (r.email or "") + (" (guess)" if r.guess else ""),
+            r.form_url or "",
+            r.source,
+            r.found_at,
+        )
+    Console(width=max(140, Console().width)).print(table)
+
+
 # -- demo ---------------------------------------------------------------------------------
 @main.command()
 @click.pass_context

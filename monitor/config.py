@@ -83,6 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Sender name of alerts: neutral, for someone looking over the victim's shoulder.",
     ),
     Setting(
+        "MONITOR_RDAP_BOOTSTRAP",
+        "https://data.iana.org/rdap/",
+        "Where the IANA RDAP bootstrap files (dns.json, ipv4.json, ipv6.json) are read, to find"
+        " the RDAP server of a domain or an address when looking for notice recipients.",
+    ),
+    Setting(
         "MONITOR_HELPLINES",
         "<bundled>",
         'JSON file of support helplines by country code (and "*" for everywhere) named in alerts.',
@@ -154,6 +160,7 @@ class Config:
     mail_from: str = ""
     mail_from_name: str = "Notifications"
     helplines: Path | None = None  # None: the bundled monitor/data/helplines.json
+    rdap_bootstrap: str = "https://data.iana.org/rdap/"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -177,6 +184,9 @@ class Config:
             mail_from=env.get("MONITOR_MAIL_FROM", "").strip(),
             mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
             helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
+            rdap_bootstrap=_slash(
+                env.get("MONITOR_RDAP_BOOTSTRAP") or "https://data.iana.org/rdap/"
+            ),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -198,6 +208,10 @@ class Config:
         if self.secret_key:
             env["MONITOR_SECRET_KEY"] = self.secret_key
         return env
+
+
+def _slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
 
 
 def _networks(raw: str) -> tuple[str, ...]:

@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["outbox_id"], ["outbox.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("hit_id"),
     )
-    op.create_index(
-        op.f("ix_alerted_hits_outbox_id"), "alerted_hits", ["outbox_id"], unique=False
-    )
+    op.create_index(op.f("ix_alerted_hits_outbox_id"), "alerted_hits", ["outbox_id"], unique=False)
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer(), nullable=False),

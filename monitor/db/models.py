@@ -298,3 +298,29 @@ class Delivery(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     outcome: Mapped[str] = mapped_column(String(16))  # sent | error
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class RecipientOverride(Base):
+    """The analysts' own answer to "who gets a notice for this domain" (a platform's form,
+    its designated agent...): used before anything discovered."""
+
+    __tablename__ = "recipient_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    form_url: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecipientCache(Base):
+    """What discovery (CDN table, RDAP) found for a host, and when."""
+
+    __tablename__ = "recipient_cache"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(253), unique=True)
+    recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

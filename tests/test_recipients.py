@@ -1,0 +1,201 @@
+"""Recipient discovery for takedown notices: the analysts' overrides, a CDN in front of the
+site, RDAP (a local RDAP server on 127.0.0.1 serving RFC 9083 JSON and the IANA bootstrap
+files), and the abuse@ guess; cached with the date found. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import Env
+
+from monitor.db.models import utcnow
+from monitor.recipients import CACHE_DAYS, find_recipients, set_override
+
+
+def _entity(roles: list[str], name: str, email: str | None, **extra: object) -> dict:  # type: ignore[type-arg]
+    card: list[list[object]] = [["version", {}, "text", "4.0"], ["fn", {}, "text", name]]
+    if email:
+        card.append(["email", {}, "text", email])
+    return {"objectClassName": "entity", "roles": roles, "vcardArray": ["vcard", card], **extra}
+
+
+class Rdap:
+    """IANA-style bootstrap files and an RDAP server, both on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        rdap = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                rdap.requests.append(self.path)
+                body = rdap.answer(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rdap+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, path: str) -> dict | None:  # type: ignore[type-arg]
+        rdap = self.base + "rdap/"
+        if path == "/bootstrap/dns.json":
+            return {"version": "1.0", "services": [[["test", "localhost"], [rdap]]]}
+        if path == "/bootstrap/ipv4.json":
+            return {"version": "1.0", "services": [[["127.0.0.0/8", "104.16.0.0/12"], [rdap]]]}
+        if path == "/bootstrap/ipv6.json":
+            return {"version": "1.0", "services": []}
+        if path.startswith("/rdap/ip/"):
+            return {
+                "objectClassName": "ip network",
+                "handle": "NET-TEST-1",
+                "name": "EXAMPLE-HOSTING",
+                "entities": [
+                    _entity(
+                        ["registrant"],
+                        "Example Hosting Ltd",
+                        None,
+                        entities=[_entity(["abuse"], "Abuse desk", "abuse@hosting.example")],
+                    )
+                ],
+            }
+        if path.startswith("/rdap/domain/bad.test") or path.startswith("/rdap/domain/localhost"):
+            return {
+                "objectClassName": "domain",
+                "ldhName": path.rsplit("/", 1)[1],
+                "entities": [
+                    _entity(
+                        ["registrar"],
+                        "Example Registrar Inc.",
+                        None,
+                        entities=[_entity(["abuse"], "", "abuse@registrar.example")],
+                    )
+                ],
+            }
+        return None
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def rdap() -> Iterator[Rdap]:
+    server = Rdap()
+    yield server
+    server.close()
+
+
+def use(env: Env, rdap: Rdap) -> Env:
+    from monitor.app import bootstrap
+    from monitor.config import Config
+
+    env.vars["MONITOR_RDAP_BOOTSTRAP"] = rdap.base + "bootstrap/"
+    env.app.close()
+    env.app = bootstrap(Config.from_env(env.vars))
+    return env
+
+
+def test_discovery_in_order_and_cached(env: Env, rdap: Rdap) -> None:
+    env = use(env, rdap)
+    resolve = {"img.bad.test": ["127.0.0.9"], "cdn.test": ["104.16.1.1"], "www.nowhere.test": []}
+    found = find_recipients(env.app, "http://img.bad.test/p/1.jpg", resolve=resolve.__getitem__)
+    assert [(r.kind, r.source, r.email) for r in found] == [
+        ("host", "rdap-ip", "abuse@hosting.example"),
+        ("registrar", "rdap-domain", "abuse@registrar.example"),
+    ]
+    assert "EXAMPLE-HOSTING" in found[0].name and found[1].name == "Example Registrar Inc."
+    assert all(r.found_at == utcnow().date().isoformat() and not r.guess for r in found)
+
+    # Cached: the same host again asks nothing; after CACHE_DAYS it asks again.
+    asked = len(rdap.requests)
+    assert (
+        find_recipients(env.app, "http://img.bad.test/other.jpg", resolve=resolve.__getitem__)
+        == found
+    )
+    assert len(rdap.requests) == asked
+    later = utcnow() + timedelta(days=CACHE_DAYS + 1)
+    find_recipients(env.app, "http://img.bad.test/x.jpg", now=later, resolve=resolve.__getitem__)
+    assert len(rdap.requests) > asked
+
+    # An override for the parent domain comes first; the discovered ones follow.
+    set_override(
+        env.app,
+        "bad.test",
+        kind="platform",
+        name="Bad Test's form",
+        form_url="https://bad.test/report",
+    )
+    first = find_recipients(env.app, "http://img.bad.test/p/1.jpg", resolve=resolve.__getitem__)[0]
+    assert (first.kind, first.source, first.form_url) == (
+        "platform",
+        "override",
+        "https://bad.test/report",
+    )
+
+    # Behind a CDN: its abuse form first (it forwards to the real host).
+    behind = find_recipients(env.app, "http://cdn.test/a.jpg", resolve=resolve.__getitem__)
+    assert (behind[0].kind, behind[0].name, behind[0].form_url) == (
+        "cdn",
+        "Cloudflare",
+        "https://abuse.cloudflare.com/",
+    )
+
+    # Nothing found: abuse@ the domain, marked as a guess.
+    nothing = find_recipients(env.app, "http://www.nowhere.test/", resolve=resolve.__getitem__)
+    assert [(r.email, r.guess, r.source) for r in nothing] == [
+        ("abuse@nowhere.test", True, "guess")
+    ]
+
+
+def test_rdap_failures_are_not_fatal(env: Env) -> None:
+    env.vars["MONITOR_RDAP_BOOTSTRAP"] = "http://127.0.0.1:9/"  # nothing listens there
+    from monitor.app import bootstrap
+    from monitor.config import Config
+
+    env.app.close()
+    env.app = bootstrap(Config.from_env(env.vars))
+    found = find_recipients(env.app, "http://a.example.test/x", resolve=lambda host: ["127.0.0.5"])
+    assert [(r.email, r.guess) for r in found] == [("abuse@example.test", True)]
+
+
+def test_recipients_from_the_cli(sqlite_env: Env, rdap: Rdap) -> None:
+    env = use(sqlite_env, rdap)
+    found = json.loads(
+        env.cli("recipients", "find", "http://localhost/x.jpg", "--json", check=True).stdout
+    )
+    assert ("host", "abuse@hosting.example") in [(r["kind"], r["email"]) for r in found]
+    assert ("registrar", "abuse@registrar.example") in [(r["kind"], r["email"]) for r in found]
+    env.cli(
+        "recipients",
+        "set",
+        "localhost",
+        "--kind",
+        "agent",
+        "--name",
+        "DMCA agent",
+        "--email",
+        "agent@example.org",
+        check=True,
+    )
+    table = env.cli("recipients", "find", "http://localhost/x.jpg", check=True).stdout
+    assert table.index("agent@example.org") < table.index("abuse@hosting.example")
+    bad = env.cli("recipients", "set", "localhost", "--kind", "agent", "--name", "x")
+    assert bad.returncode != 0 and "--email or a --form" in bad.stderr
+    assert env.cli("recipients", "remove", "localhost").returncode == 0
+    assert "no override for localhost" in env.cli("recipients", "remove", "localhost").stderr
