@@ -114,6 +114,13 @@ class Env:
             raise AssertionError(f"monitor {' '.join(args)} failed: {result.stderr}")
         return result
 
+    def reconfigure(self, **settings: str) -> Env:
+        """Set MONITOR_* variables, for the CLI and for a new ``app`` made from them."""
+        self.vars.update(settings)
+        self.app.close()
+        self.app = bootstrap(Config.from_env(self.vars))
+        return self
+
 
 @pytest.fixture
 def env(tmp_path: Path, database_url: str) -> Iterator[Env]:

@@ -17,9 +17,7 @@ from conftest import Env, observation
 from sqlalchemy import select
 
 from monitor.alerts import backoff, deliver, queue_alerts
-from monitor.app import bootstrap
 from monitor.cases import add_case, edit_case
-from monitor.config import Config
 from monitor.db.models import AlertedHit, Delivery, Hit, OutboxMessage, utcnow
 from monitor.hashes import NewHash, store_hashes
 from monitor.matching import Match
@@ -79,11 +77,7 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def mail_env(env: Env, url: str) -> Env:
-    env.vars.update(MONITOR_SMTP_URL=url, MONITOR_MAIL_FROM="updates@ngo.example")
-    app = bootstrap(Config.from_env(env.vars))
-    env.app.close()
-    env.app = app
-    return env
+    return env.reconfigure(MONITOR_SMTP_URL=url, MONITOR_MAIL_FROM="updates@ngo.example")
 
 
 def make_hits(env: Env, case_id: int, pages: dict[str, list[str]]) -> list[int]:

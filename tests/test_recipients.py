@@ -102,13 +102,7 @@ def rdap() -> Iterator[Rdap]:
 
 
 def use(env: Env, rdap: Rdap) -> Env:
-    from monitor.app import bootstrap
-    from monitor.config import Config
-
-    env.vars["MONITOR_RDAP_BOOTSTRAP"] = rdap.base + "bootstrap/"
-    env.app.close()
-    env.app = bootstrap(Config.from_env(env.vars))
-    return env
+    return env.reconfigure(MONITOR_RDAP_BOOTSTRAP=rdap.base + "bootstrap/")
 
 
 def test_discovery_in_order_and_cached(env: Env, rdap: Rdap) -> None:
@@ -164,12 +158,7 @@ def test_discovery_in_order_and_cached(env: Env, rdap: Rdap) -> None:
 
 
 def test_rdap_failures_are_not_fatal(env: Env) -> None:
-    env.vars["MONITOR_RDAP_BOOTSTRAP"] = "http://127.0.0.1:9/"  # nothing listens there
-    from monitor.app import bootstrap
-    from monitor.config import Config
-
-    env.app.close()
-    env.app = bootstrap(Config.from_env(env.vars))
+    env.reconfigure(MONITOR_RDAP_BOOTSTRAP="http://127.0.0.1:9/")  # nothing listens there
     found = find_recipients(env.app, "http://a.example.test/x", resolve=lambda host: ["127.0.0.5"])
     assert [(r.email, r.guess) for r in found] == [("abuse@example.test", True)]
 
