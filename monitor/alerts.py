@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor import audit
@@ -41,6 +41,8 @@ PERIODS = {"immediate": timedelta(0), "daily": timedelta(days=1), "weekly": time
 #: Attempts before a message is given up (marked failed, and kept with its log).
 MAX_ATTEMPTS = 8
 SMTP_TIMEOUT = 20.0
+#: How long a sender holds a message it is sending before another may try it.
+LEASE = timedelta(minutes=10)
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BUNDLED_HELPLINES = Path(__file__).resolve().parent / "data" / "helplines.json"
 
@@ -292,22 +294,26 @@ def deliver(app: App, now: datetime | None = None) -> Report:
 
 
 def _claim(session: Session, ids: Sequence[int], now: datetime) -> Iterator[OutboxMessage]:
-    """Each message in turn, locked (FOR UPDATE SKIP LOCKED where the database has it) and
-    still due: a message another ``alerts send`` is sending, or has sent since the list was
-    read, is skipped, so that two senders at once never send one message twice. Each is
-    committed by the caller before the next is claimed."""
+    """Each message in turn that is still due, leased to this sender: an atomic UPDATE
+    moves its next attempt ``LEASE`` ahead and is committed before the message is sent,
+    so another ``alerts send`` running at the same time (a scheduler and an operator) finds
+    it not due and skips it: no message is sent twice. If this sender dies while sending,
+    the lease runs out and the message is tried again (at least once, never lost)."""
     for message_id in ids:
-        message = session.scalars(
-            select(OutboxMessage)
+        claimed = session.execute(
+            update(OutboxMessage)
             .where(
                 OutboxMessage.id == message_id,
                 OutboxMessage.status == "pending",
                 OutboxMessage.next_attempt_at <= now,
             )
-            .with_for_update(skip_locked=True)
-        ).first()
-        if message is not None:
-            yield message
+            .values(next_attempt_at=now + LEASE)
+        ).rowcount
+        session.commit()
+        if claimed:
+            message = session.get(OutboxMessage, message_id)
+            if message is not None:
+                yield message
 
 
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
