@@ -184,12 +184,26 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
 
 
 def render(language: str, context: dict[str, Any]) -> tuple[str, str]:
+    env = template_env(language)
+    subject = env.get_template("alert_subject.txt").render(**context).strip()
+    body = env.get_template("alert_body.txt").render(**context)
+    return subject, body
+
+
+def template_env(language: str) -> Environment:
+    """The plain-text templates of ``language`` (alerts and notices), with a ``date`` filter."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES / language),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # plain text, never HTML
     )
+    env.filters["date"] = date_filter(language)
+    return env
+
+
+def date_filter(language: str) -> Any:
+    """Jinja2 filter: a date as people write it in ``language`` (28 November 2026)."""
     months = _MONTHS[language].split()
 
     def date(value: datetime) -> str:
@@ -197,10 +211,7 @@ def render(language: str, context: dict[str, Any]) -> tuple[str, str]:
             return f"{value.day} de {months[value.month - 1]} de {value.year}"
         return f"{value.day} {months[value.month - 1]} {value.year}"
 
-    env.filters["date"] = date
-    subject = env.get_template("alert_subject.txt").render(**context).strip()
-    body = env.get_template("alert_body.txt").render(**context)
-    return subject, body
+    return date
 
 
 def helplines(app: App, country: str | None, language: str) -> list[dict[str, str]]:

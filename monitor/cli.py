@@ -24,6 +24,7 @@ from monitor.crypto import CryptoError
 from monitor.db import Database, SchemaOutOfDate, upgrade
 from monitor.errors import MonitorError
 from monitor.runs import RunView
+from monitor.takedowns import LAWS
 
 F = TypeVar("F", bound=Callable[..., Any])
 err = Console(stderr=True)
@@ -548,6 +549,101 @@ def recipients_find(ctx: click.Context, url: str, as_json: bool) -> None:
             r.found_at,
         )
     Console(width=max(140, Console().width)).print(table)
+
+
+# -- takedown notices -------------------------------------------------------------------------
+@main.group("takedowns")
+def takedowns_group() -> None:
+    """Takedown notices for confirmed hits: drafts, export, marking sent."""
+
+
+@takedowns_group.command("draft")
+@click.argument("case_id", type=int)
+@click.option("--law", type=click.Choice(list(LAWS)), required=True, help="The legal basis.")
+@click.option("--language", type=click.Choice(cases.LANGUAGES), help="Default: the case's.")
+@click.pass_context
+@friendly_errors
+def takedowns_draft(ctx: click.Context, case_id: int, law: str, language: str | None) -> None:
+    """Draft one notice per site for the case's confirmed hits not yet noticed under LAW."""
+    from monitor import takedowns
+
+    app = get_app(ctx)
+    ids = takedowns.draft_notices(app, case_id, law, language=language)
+    if not ids:
+        click.echo(f"case {case_id}: no confirmed hit waits for a notice under {law}")
+    for notice in (takedowns.get_notice(app, i) for i in ids):
+        to = notice.recipient.get("email") or notice.recipient.get("form_url") or "?"
+        guess = " (a guess)" if notice.recipient.get("guess") else ""
+        click.echo(
+            f"notice {notice.id}: {notice.host} → {notice.recipient['name']} <{to}>{guess};"
+            f" {len(notice.hit_ids)} hit(s); missing: {'; '.join(notice.missing) or 'nothing'}"
+        )
+
+
+@takedowns_group.command("list")
+@click.option("--case", "case_id", type=int, help="Only this case's notices.")
+@click.pass_context
+@friendly_errors
+def takedowns_list(ctx: click.Context, case_id: int | None) -> None:
+    """List notices (audit-logged)."""
+    from monitor import takedowns
+
+    table = Table("id", "case", "site", "law", "recipient", "status", "created", "missing")
+    for n in takedowns.list_notices(get_app(ctx), case_id):
+        table.add_row(
+            str(n.id),
+            str(n.case_id),
+            n.host,
+            n.law,
+            n.recipient.get("email") or n.recipient.get("form_url") or "",
+            n.status,
+            n.created_at.strftime("%Y-%m-%d"),
+            str(len(n.missing)),
+        )
+    Console(width=max(140, Console().width)).print(table)
+
+
+@takedowns_group.command("show")
+@click.argument("notice_id", type=int)
+@click.pass_context
+@friendly_errors
+def takedowns_show(ctx: click.Context, notice_id: int) -> None:
+    """Print a notice (audit-logged)."""
+    from monitor import takedowns
+
+    n = takedowns.get_notice(get_app(ctx), notice_id)
+    click.echo(f"To: {n.recipient.get('email') or n.recipient.get('form_url') or '?'}")
+    click.echo(f"Subject: {n.subject}\n")
+    click.echo(n.body)
+
+
+@takedowns_group.command("export")
+@click.argument("notice_id", type=int)
+@click.option("--out", "folder", type=click.Path(path_type=Path), required=True)
+@click.pass_context
+@friendly_errors
+def takedowns_export(ctx: click.Context, notice_id: int, folder: Path) -> None:
+    """Write the notice as an .eml file ready to send, and as plain text."""
+    from monitor import takedowns
+
+    app = get_app(ctx)
+    sender = app.config.org_email or app.config.mail_from
+    if not sender:
+        raise Fail("set MONITOR_ORG_EMAIL (or MONITOR_MAIL_FROM): the notice needs a sender")
+    for path in takedowns.export_notice(app, notice_id, folder, sender):
+        click.echo(str(path))
+
+
+@takedowns_group.command("mark-sent")
+@click.argument("notice_id", type=int)
+@click.pass_context
+@friendly_errors
+def takedowns_mark_sent(ctx: click.Context, notice_id: int) -> None:
+    """Record that the notice was sent (by whom and when)."""
+    from monitor import takedowns
+
+    n = takedowns.mark_sent(get_app(ctx), notice_id)
+    click.echo(f"notice {n.id}: sent {n.sent_at:%Y-%m-%d %H:%M}")
 
 
 # -- demo ---------------------------------------------------------------------------------

@@ -83,6 +83,16 @@ SETTINGS: tuple[Setting, ...] = (
         "Sender name of alerts: neutral, for someone looking over the victim's shoulder.",
     ),
     Setting(
+        "MONITOR_ORG_NAME",
+        "",
+        "The organisation that sends takedown notices (named in them as the notifier).",
+    ),
+    Setting(
+        "MONITOR_ORG_EMAIL",
+        "",
+        "The address takedown notices give for replies, and send from when exported.",
+    ),
+    Setting(
         "MONITOR_RDAP_BOOTSTRAP",
         "https://data.iana.org/rdap/",
         "Where the IANA RDAP bootstrap files (dns.json, ipv4.json, ipv6.json) are read, to find"
@@ -161,6 +171,8 @@ class Config:
     mail_from_name: str = "Notifications"
     helplines: Path | None = None  # None: the bundled monitor/data/helplines.json
     rdap_bootstrap: str = "https://data.iana.org/rdap/"
+    org_name: str = ""
+    org_email: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -184,6 +196,8 @@ class Config:
             mail_from=env.get("MONITOR_MAIL_FROM", "").strip(),
             mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
             helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
+            org_name=env.get("MONITOR_ORG_NAME", "").strip(),
+            org_email=env.get("MONITOR_ORG_EMAIL", "").strip(),
             rdap_bootstrap=_slash(
                 env.get("MONITOR_RDAP_BOOTSTRAP") or "https://data.iana.org/rdap/"
             ),

@@ -324,3 +324,37 @@ class RecipientCache(Base):
     host: Mapped[str] = mapped_column(String(253), unique=True)
     recipients: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notice(Base):
+    """A takedown notice about a case's confirmed hits on one site, to one recipient,
+    under one legal basis: a draft until an analyst marks it sent."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    host: Mapped[str] = mapped_column(String(253))
+    law: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[dict[str, Any]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(300))
+    body_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    #: What the law requires that the system does not know (a signature...): never invented.
+    missing: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | sent
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class NoticeHit(Base):
+    __tablename__ = "notice_hits"
+
+    notice_id: Mapped[int] = mapped_column(
+        ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True
+    )
+    hit_id: Mapped[int] = mapped_column(
+        ForeignKey("hits.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -1,0 +1,254 @@
+"""Takedown notice drafts: a case's confirmed hits, grouped per site, to the recipient that
+discovery finds first (``monitor.recipients``), under a legal basis, in English or Spanish.
+
+Each legal basis is a template (``monitor/templates/<language>/notice_<law>.txt``) that
+lists what its law requires; whatever the system does not know (a signature, an
+authorisation to act for her, the organisation's details when not configured) is
+written as ``[MISSING: ...]`` and listed in ``Notice.missing``, never invented. A draft
+becomes an RFC 5322 ``.eml`` file (and plain text) with ``export_notice``; an analyst
+sends it and marks it sent. Notice bodies are stored encrypted (they locate her images).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from monitor import audit
+from monitor.alerts import template_env
+from monitor.app import App
+from monitor.cases import require_case
+from monitor.db.models import Hit, Image, Notice, NoticeHit, Sighting, utcnow
+from monitor.errors import InvalidInput, NotFound
+from monitor.recipients import Fetch, Resolve, find_recipients
+
+#: Legal bases, with the removal deadline their law sets (None: "without undue delay").
+LAWS: dict[str, timedelta | None] = {
+    "us-take-it-down": timedelta(hours=48),
+    "dmca": None,
+    "eu-dsa": None,
+    "ar-olimpia": None,
+    "es-197-7": None,
+    "generic": None,
+}
+
+
+@dataclass(frozen=True)
+class NoticeView:
+    id: int
+    case_id: int
+    host: str
+    law: str
+    language: str
+    recipient: dict[str, Any]
+    subject: str
+    body: str
+    missing: list[str]
+    status: str
+    created_at: datetime
+    sent_at: datetime | None
+    hit_ids: list[int]
+
+
+def draft_notices(
+    app: App,
+    case_id: int,
+    law: str,
+    *,
+    language: str | None = None,
+    now: datetime | None = None,
+    fetch: Fetch | None = None,
+    resolve: Resolve | None = None,
+) -> list[int]:
+    """Draft one notice per site for the case's confirmed hits that no notice under
+    ``law`` covers yet; returns the new notices' ids."""
+    if law not in LAWS:
+        raise InvalidInput(f"law must be one of {', '.join(LAWS)}")
+    now = now or utcnow()
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        language = language or case.language
+        covered = (
+            select(NoticeHit.hit_id)
+            .join(Notice, Notice.id == NoticeHit.notice_id)
+            .where(Notice.law == law)
+        )
+        rows = session.execute(
+            select(Hit, Sighting, Image.sha256)
+            .join(Sighting, Sighting.id == Hit.sighting_id)
+            .join(Image, Image.id == Sighting.image_id)
+            .where(Hit.case_id == case_id, Hit.status == "confirmed", Hit.id.not_in(covered))
+            .order_by(Sighting.page_url, Sighting.image_url, Hit.id)
+        ).all()
+    groups: dict[str, list[Any]] = defaultdict(list)
+    for hit, sighting, sha256 in rows:
+        groups[(urlsplit(sighting.page_url).hostname or "").lower()].append((hit, sighting, sha256))
+    created = []
+    for host, members in sorted(groups.items()):
+        recipients = find_recipients(
+            app, members[0][1].page_url, now=now, fetch=fetch, resolve=resolve
+        )
+        recipient = next((r for r in recipients if r.email or r.form_url), recipients[0])
+        items, seen = [], set()
+        for hit, sighting, sha256 in members:
+            if (sighting.page_url, sighting.image_url) in seen:
+                continue  # one line per image on a page, whatever the number of hashes
+            seen.add((sighting.page_url, sighting.image_url))
+            items.append(
+                dict(
+                    page_url=sighting.page_url,
+                    image_url=sighting.final_url or sighting.image_url,
+                    first_seen=hit.first_seen,
+                    sha256=sha256,
+                    algorithm=hit.algorithm,
+                    distance=hit.distance,
+                )
+            )
+        deadline = LAWS[law]
+        subject, body, missing = render_notice(
+            language,
+            law,
+            {
+                "host": host,
+                "recipient_name": recipient.name,
+                "items": items,
+                "org_name": app.config.org_name,
+                "org_email": app.config.org_email,
+                "deadline": now + deadline if deadline else None,
+            },
+        )
+        with app.db.session() as session:
+            notice = Notice(
+                case_id=case_id,
+                host=host,
+                law=law,
+                language=language,
+                recipient=recipient.to_json(),
+                subject=subject,
+                body_enc=app.cipher.encrypt(body),
+                missing=missing,
+                status="draft",
+                created_at=now,
+                created_by=app.actor,
+            )
+            session.add(notice)
+            session.flush()
+            session.add_all(NoticeHit(notice_id=notice.id, hit_id=h.id) for h, _, _ in members)
+            audit.record(
+                session, app.actor, "takedowns.draft", "notice", notice.id, case_id=case_id, law=law
+            )
+            created.append(notice.id)
+    return created
+
+
+def render_notice(language: str, law: str, context: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """(subject, body, the missing fields) of a notice; the template's first line is its
+    ``Subject:``."""
+    missing: list[str] = []
+
+    def mark(what: str) -> str:
+        if what not in missing:
+            missing.append(what)
+        return f"[MISSING: {what}]"
+
+    env = template_env(language)
+    env.globals["missing"] = mark
+    text = env.get_template(f"notice_{law}.txt").render(**context)
+    first, _, body = text.partition("\n")
+    if not first.startswith("Subject: "):
+        raise ValueError(f"notice_{law}.txt must start with a Subject: line")
+    return first.removeprefix("Subject: ").strip(), body.lstrip("\n"), missing
+
+
+def list_notices(app: App, case_id: int | None = None) -> list[NoticeView]:
+    with app.db.session() as session:
+        query = select(Notice).order_by(Notice.id)
+        if case_id is not None:
+            query = query.where(Notice.case_id == case_id)
+        notices = session.scalars(query).all()
+        views = [_view(app, session, n) for n in notices]
+        audit.record(
+            session, app.actor, "takedowns.list", "notice", None, notice_ids=[v.id for v in views]
+        )
+        return views
+
+
+def get_notice(app: App, notice_id: int) -> NoticeView:
+    with app.db.session() as session:
+        notice = _require(session, notice_id)
+        audit.record(session, app.actor, "takedowns.view", "notice", notice_id)
+        return _view(app, session, notice)
+
+
+def mark_sent(app: App, notice_id: int, now: datetime | None = None) -> NoticeView:
+    with app.db.session() as session:
+        notice = _require(session, notice_id)
+        if notice.status == "sent":
+            raise InvalidInput(f"notice {notice_id} was marked sent already")
+        notice.status, notice.sent_at, notice.sent_by = "sent", now or utcnow(), app.actor
+        audit.record(session, app.actor, "takedowns.mark_sent", "notice", notice_id)
+        return _view(app, session, notice)
+
+
+def export_notice(app: App, notice_id: int, folder: Path, from_address: str) -> list[Path]:
+    """Write the notice as ``notice-<id>.eml`` (RFC 5322, ready to send) and ``.txt``."""
+    view = get_notice(app, notice_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    email = EmailMessage()
+    email["From"] = formataddr((app.config.org_name or "", from_address))
+    to = view.recipient.get("email")
+    if to:
+        email["To"] = to
+    email["Subject"] = view.subject
+    email["Date"] = format_datetime(utcnow())
+    email["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
+    email.set_content(view.body)
+    eml = folder / f"notice-{notice_id}.eml"
+    txt = folder / f"notice-{notice_id}.txt"
+    eml.write_bytes(bytes(email))
+    form = view.recipient.get("form_url")
+    header = (
+        f"To: {to or '(no address: file it at ' + (form or '?') + ')'}\nSubject: {view.subject}\n\n"
+    )
+    txt.write_text(header + view.body, encoding="utf-8")
+    return [eml, txt]
+
+
+def _require(session: Any, notice_id: int) -> Notice:
+    notice = session.get(Notice, notice_id)
+    if notice is None:
+        raise NotFound(f"no notice with id {notice_id}")
+    return notice
+
+
+def _view(app: App, session: Any, notice: Notice) -> NoticeView:
+    hit_ids = list(
+        session.scalars(
+            select(NoticeHit.hit_id)
+            .where(NoticeHit.notice_id == notice.id)
+            .order_by(NoticeHit.hit_id)
+        )
+    )
+    return NoticeView(
+        id=notice.id,
+        case_id=notice.case_id,
+        host=notice.host,
+        law=notice.law,
+        language=notice.language,
+        recipient=dict(notice.recipient),
+        subject=notice.subject,
+        body=app.cipher.decrypt(notice.body_enc),
+        missing=list(notice.missing),
+        status=notice.status,
+        created_at=notice.created_at,
+        sent_at=notice.sent_at,
+        hit_ids=hit_ids,
+    )
