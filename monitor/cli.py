@@ -646,6 +646,63 @@ def takedowns_mark_sent(ctx: click.Context, notice_id: int) -> None:
     click.echo(f"notice {n.id}: sent {n.sent_at:%Y-%m-%d %H:%M}")
 
 
+@takedowns_group.command("ack")
+@click.argument("notice_id", type=int)
+@click.pass_context
+@friendly_errors
+def takedowns_ack(ctx: click.Context, notice_id: int) -> None:
+    """Record that the recipient acknowledged the notice."""
+    from monitor import tracking
+
+    tracking.acknowledge(get_app(ctx), notice_id)
+    click.echo(f"notice {notice_id}: acknowledged")
+
+
+@takedowns_group.command("timeline")
+@click.argument("notice_id", type=int)
+@click.pass_context
+@friendly_errors
+def takedowns_timeline(ctx: click.Context, notice_id: int) -> None:
+    """A notice's status changes, oldest first."""
+    from monitor import tracking
+
+    for at, status, detail, actor in tracking.timeline(get_app(ctx), notice_id):
+        click.echo(f"{at:%Y-%m-%d %H:%M}  {status:<12} {actor}{'  ' + detail if detail else ''}")
+
+
+@takedowns_group.command("recheck")
+@click.pass_context
+@friendly_errors
+def takedowns_recheck(ctx: click.Context) -> None:
+    """Fetch every tracked notice's images and decide by hash: removed, still online,
+    reappeared; escalate notices still online MONITOR_ESCALATE_DAYS after sending."""
+    from monitor import tracking
+
+    for r in tracking.recheck(get_app(ctx)):
+        more = f"; escalated: draft notice {r.escalated_to}" if r.escalated_to else ""
+        click.echo(f"notice {r.notice_id}: {r.outcome}{more}")
+
+
+@takedowns_group.command("stats")
+@click.pass_context
+@friendly_errors
+def takedowns_stats(ctx: click.Context) -> None:
+    """Time from sending to removal, per host and per recipient kind."""
+    from monitor import tracking
+
+    for key, rows in tracking.removal_stats(get_app(ctx)).items():
+        table = Table(key, "sent", "removed", "median hours to removal")
+        for row in rows:
+            median = row["median_hours"]
+            table.add_row(
+                row["name"],
+                str(row["sent"]),
+                str(row["removed"]),
+                "–" if median is None else str(median),
+            )
+        Console().print(table)
+
+
 # -- demo ---------------------------------------------------------------------------------
 @main.command()
 @click.pass_context

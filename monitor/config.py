@@ -93,6 +93,12 @@ SETTINGS: tuple[Setting, ...] = (
         "The address takedown notices give for replies, and send from when exported.",
     ),
     Setting(
+        "MONITOR_ESCALATE_DAYS",
+        "7",
+        "Days after a notice was sent with its images still online before `monitor takedowns"
+        " recheck` drafts the next notice (to the next recipient, or the same one again).",
+    ),
+    Setting(
         "MONITOR_RDAP_BOOTSTRAP",
         "https://data.iana.org/rdap/",
         "Where the IANA RDAP bootstrap files (dns.json, ipv4.json, ipv6.json) are read, to find"
@@ -172,6 +178,7 @@ class Config:
     helplines: Path | None = None  # None: the bundled monitor/data/helplines.json
     rdap_bootstrap: str = "https://data.iana.org/rdap/"
     org_name: str = ""
+    escalate_days: float = 7.0
     org_email: str = ""
 
     @classmethod
@@ -197,6 +204,7 @@ class Config:
             mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
             helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
             org_name=env.get("MONITOR_ORG_NAME", "").strip(),
+            escalate_days=_float(env, "MONITOR_ESCALATE_DAYS", 7.0),
             org_email=env.get("MONITOR_ORG_EMAIL", "").strip(),
             rdap_bootstrap=_slash(
                 env.get("MONITOR_RDAP_BOOTSTRAP") or "https://data.iana.org/rdap/"

@@ -28,7 +28,8 @@ from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import Hit, Image, Notice, NoticeHit, Sighting, utcnow
 from monitor.errors import InvalidInput, NotFound
-from monitor.recipients import Fetch, Resolve, find_recipients
+from monitor.recipients import Fetch, Recipient, Resolve, find_recipients
+from monitor.tracking import add_event
 
 #: Legal bases, with the removal deadline their law sets (None: "without undue delay").
 LAWS: dict[str, timedelta | None] = {
@@ -96,57 +97,123 @@ def draft_notices(
         recipients = find_recipients(
             app, members[0][1].page_url, now=now, fetch=fetch, resolve=resolve
         )
-        recipient = next((r for r in recipients if r.email or r.form_url), recipients[0])
-        items, seen = [], set()
-        for hit, sighting, sha256 in members:
-            if (sighting.page_url, sighting.image_url) in seen:
-                continue  # one line per image on a page, whatever the number of hashes
-            seen.add((sighting.page_url, sighting.image_url))
-            items.append(
-                dict(
-                    page_url=sighting.page_url,
-                    image_url=sighting.final_url or sighting.image_url,
-                    first_seen=hit.first_seen,
-                    sha256=sha256,
-                    algorithm=hit.algorithm,
-                    distance=hit.distance,
-                )
-            )
-        deadline = LAWS[law]
-        subject, body, missing = render_notice(
-            language,
-            law,
-            {
-                "host": host,
-                "recipient_name": recipient.name,
-                "items": items,
-                "org_name": app.config.org_name,
-                "org_email": app.config.org_email,
-                "deadline": now + deadline if deadline else None,
-            },
+        recipient = next((r for r in recipients if r.email or r.form_url), None) or Recipient(
+            "other", "the operators of " + host, None, None, "none", guess=True
         )
-        with app.db.session() as session:
-            notice = Notice(
-                case_id=case_id,
-                host=host,
-                law=law,
-                language=language,
-                recipient=recipient.to_json(),
-                subject=subject,
-                body_enc=app.cipher.encrypt(body),
-                missing=missing,
-                status="draft",
-                created_at=now,
-                created_by=app.actor,
-            )
-            session.add(notice)
-            session.flush()
-            session.add_all(NoticeHit(notice_id=notice.id, hit_id=h.id) for h, _, _ in members)
-            audit.record(
-                session, app.actor, "takedowns.draft", "notice", notice.id, case_id=case_id, law=law
-            )
-            created.append(notice.id)
+        created.append(
+            _create(app, case_id, law, language, host, members, recipient.to_json(), now)
+        )
     return created
+
+
+def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
+    """A new draft for a notice's hits, to the next recipient discovery found that no
+    notice of its chain went to yet (host → network → registrar), or to the same one
+    again (a re-notice) when there is none; the notice is marked escalated."""
+    now = now or utcnow()
+    with app.db.session() as session:
+        notice = _require(session, notice_id)
+        case_id, law, language, host = notice.case_id, notice.law, notice.language, notice.host
+        used, link = set(), notice
+        while link is not None:
+            used.add(link.recipient.get("email") or link.recipient.get("form_url"))
+            link = session.get(Notice, link.follows_id) if link.follows_id else None
+        members = session.execute(
+            select(Hit, Sighting, Image.sha256)
+            .join(NoticeHit, NoticeHit.hit_id == Hit.id)
+            .join(Sighting, Sighting.id == Hit.sighting_id)
+            .join(Image, Image.id == Sighting.image_id)
+            .where(NoticeHit.notice_id == notice_id)
+            .order_by(Sighting.page_url, Sighting.image_url, Hit.id)
+        ).all()
+        same = dict(notice.recipient)
+    recipients = find_recipients(app, members[0][1].page_url, now=now)
+    following = next(
+        (
+            r.to_json()
+            for r in recipients
+            if (r.email or r.form_url) and (r.email or r.form_url) not in used
+        ),
+        None,
+    )
+    new_id = _create(app, case_id, law, language, host, members, following or same, now, notice_id)
+    with app.db.session() as session:
+        notice = _require(session, notice_id)
+        target = following or same
+        how = "escalated to" if following else "re-notice to"
+        add_event(
+            session,
+            notice,
+            "escalated",
+            app.actor,
+            now,
+            f"{how} {target.get('name')}: notice {new_id}",
+        )
+    return new_id
+
+
+def _create(
+    app: App,
+    case_id: int,
+    law: str,
+    language: str,
+    host: str,
+    members: Any,
+    recipient: dict[str, Any],
+    now: datetime,
+    follows_id: int | None = None,
+) -> int:
+    items, seen = [], set()
+    for hit, sighting, sha256 in members:
+        if (sighting.page_url, sighting.image_url) in seen:
+            continue  # one line per image on a page, whatever the number of hashes
+        seen.add((sighting.page_url, sighting.image_url))
+        items.append(
+            dict(
+                page_url=sighting.page_url,
+                image_url=sighting.final_url or sighting.image_url,
+                first_seen=hit.first_seen,
+                sha256=sha256,
+                algorithm=hit.algorithm,
+                distance=hit.distance,
+            )
+        )
+    deadline = LAWS[law]
+    subject, body, missing = render_notice(
+        language,
+        law,
+        {
+            "host": host,
+            "recipient_name": recipient.get("name", ""),
+            "items": items,
+            "org_name": app.config.org_name,
+            "org_email": app.config.org_email,
+            "deadline": now + deadline if deadline else None,
+        },
+    )
+    with app.db.session() as session:
+        notice = Notice(
+            case_id=case_id,
+            host=host,
+            law=law,
+            language=language,
+            recipient=recipient,
+            subject=subject,
+            body_enc=app.cipher.encrypt(body),
+            missing=missing,
+            status="draft",
+            created_at=now,
+            created_by=app.actor,
+            follows_id=follows_id,
+        )
+        session.add(notice)
+        session.flush()
+        session.add_all(NoticeHit(notice_id=notice.id, hit_id=h.id) for h, _, _ in members)
+        add_event(session, notice, "draft", app.actor, now)
+        audit.record(
+            session, app.actor, "takedowns.draft", "notice", notice.id, case_id=case_id, law=law
+        )
+        return notice.id
 
 
 def render_notice(language: str, law: str, context: dict[str, Any]) -> tuple[str, str, list[str]]:
@@ -191,9 +258,10 @@ def get_notice(app: App, notice_id: int) -> NoticeView:
 def mark_sent(app: App, notice_id: int, now: datetime | None = None) -> NoticeView:
     with app.db.session() as session:
         notice = _require(session, notice_id)
-        if notice.status == "sent":
-            raise InvalidInput(f"notice {notice_id} was marked sent already")
-        notice.status, notice.sent_at, notice.sent_by = "sent", now or utcnow(), app.actor
+        if notice.status != "draft":
+            raise InvalidInput(f"notice {notice_id} was marked sent already ({notice.status})")
+        notice.sent_at, notice.sent_by = now or utcnow(), app.actor
+        add_event(session, notice, "sent", app.actor, notice.sent_at)
         audit.record(session, app.actor, "takedowns.mark_sent", "notice", notice_id)
         return _view(app, session, notice)
 

@@ -5,13 +5,11 @@ files), and the abuse@ guess; cached with the date found. On SQLite and PostgreS
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import Env
+from conftest import Env, LocalServer
 
 from monitor.db.models import utcnow
 from monitor.recipients import CACHE_DAYS, find_recipients, set_override
@@ -28,29 +26,15 @@ class Rdap:
     """IANA-style bootstrap files and an RDAP server, both on 127.0.0.1."""
 
     def __init__(self) -> None:
-        self.requests: list[str] = []
-        rdap = self
+        def serve(path: str) -> tuple[int, bytes, dict[str, str]]:
+            body = self.answer(path)
+            if body is None:
+                return 404, b"", {}
+            return 200, json.dumps(body).encode(), {"Content-Type": "application/rdap+json"}
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                rdap.requests.append(self.path)
-                body = rdap.answer(self.path)
-                if body is None:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rdap+json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.local = LocalServer(serve)
+        self.requests = self.local.requests
+        self.base = f"http://127.0.0.1:{self.local.port}/"
 
     def answer(self, path: str) -> dict | None:  # type: ignore[type-arg]
         rdap = self.base + "rdap/"
@@ -90,8 +74,7 @@ class Rdap:
         return None
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.local.close()
 
 
 @pytest.fixture

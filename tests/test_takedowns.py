@@ -135,6 +135,11 @@ def test_takedowns_from_the_cli(sqlite_env: Env, tmp_path: Path) -> None:
     assert "http://img.one.test/a/0.jpg" in message.get_content()
     assert "Article 16" in Path(paths[1]).read_text()
     assert "sent" in env.cli("takedowns", "mark-sent", "1", check=True).stdout
+    assert "acknowledged" in env.cli("takedowns", "ack", "1", check=True).stdout
+    events = env.cli("takedowns", "timeline", "1", check=True).stdout.splitlines()
+    assert [line.split()[2] for line in events] == ["draft", "sent", "acknowledged"]
+    stats = env.cli("takedowns", "stats", check=True).stdout
+    assert "img.one.test" in stats and "median hours to removal" in stats
     again = env.cli("takedowns", "mark-sent", "1")
     assert again.returncode != 0 and "marked sent already" in again.stderr
     assert "no notice with id 99" in env.cli("takedowns", "show", "99").stderr

@@ -347,6 +347,24 @@ class Notice(Base):
     created_by: Mapped[str] = mapped_column(String(200))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_by: Mapped[str | None] = mapped_column(String(200))
+    #: Tracking: when a re-check last looked, and when it found the images gone.
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The notice this one re-sends or escalates (None: the first).
+    follows_id: Mapped[int | None] = mapped_column(ForeignKey("notices.id", ondelete="SET NULL"))
+
+
+class NoticeEvent(Base):
+    """A notice's timeline: drafted, sent, acknowledged, removed, escalated, reappeared."""
+
+    __tablename__ = "notice_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(String(500))
+    actor: Mapped[str] = mapped_column(String(200))
 
 
 class NoticeHit(Base):

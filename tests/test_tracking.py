@@ -1,0 +1,180 @@
+"""Tracking notices until removal: a real HTTP server on 127.0.0.1 serves the noticed
+images, then removes one, replaces another, re-posts one behind a redirect; re-checks
+decide by hash; a notice still online is escalated to the next recipient; statistics.
+On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from conftest import LOOPBACK, PHOTOS, Env, LocalServer
+from sqlalchemy import select
+
+from monitor.alerts import queue_alerts
+from monitor.cases import add_case
+from monitor.db.models import AlertedHit, HashEntry, Hit, Notice, utcnow
+from monitor.hashes import hash_files
+from monitor.hashing import hash_image_bytes
+from monitor.matching import Match
+from monitor.recording import Observation, record_page
+from monitor.review import confirm_hits
+from monitor.sites import add_site
+from monitor.takedowns import draft_notices, get_notice, mark_sent
+from monitor.tracking import recheck, removal_stats, timeline
+
+ASTRONAUT = (PHOTOS / "astronaut.jpg").read_bytes()
+COFFEE = (PHOTOS / "coffee.jpg").read_bytes()
+CHELSEA = (PHOTOS / "chelsea.jpg").read_bytes()
+
+
+class Images:
+    """path -> (status, body, location); change ``routes`` between re-checks."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, bytes, str | None]] = {}
+
+        def serve(path: str) -> tuple[int, bytes, dict[str, str]]:
+            status, body, location = self.routes.get(path, (404, b"", None))
+            headers = {"Content-Type": "image/jpeg", **({"Location": location} if location else {})}
+            return status, body, headers
+
+        self.local = LocalServer(serve)
+        self.base = f"http://localhost:{self.local.port}"
+
+
+@pytest.fixture
+def images() -> Iterator[Images]:
+    served = Images()
+    yield served
+    served.local.close()
+
+
+def fake_rdap(url: str) -> dict:  # type: ignore[type-arg]
+    """RDAP answers for localhost: its network's abuse desk, then its registrar."""
+    if url.endswith("/ipv4.json"):
+        return {"services": [[["127.0.0.0/8"], ["http://rdap.invalid/"]]]}
+    if url.endswith("/dns.json"):
+        return {"services": [[["localhost"], ["http://rdap.invalid/"]]]}
+    card = lambda name, email: ["vcard", [["fn", {}, "text", name], ["email", {}, "text", email]]]  # noqa: E731
+    if "/ip/" in url:
+        return {
+            "name": "LOOPNET",
+            "entities": [
+                {"roles": ["abuse"], "vcardArray": card("Net abuse", "abuse@net.example")}
+            ],
+        }
+    if "/domain/" in url:
+        return {
+            "entities": [
+                {
+                    "roles": ["registrar"],
+                    "vcardArray": card("Loop Registrar", "abuse@registrar.example"),
+                }
+            ]
+        }
+    return {}
+
+
+def setup_case(env: Env, images: Images) -> tuple[int, list[int]]:
+    env.reconfigure(MONITOR_ALLOWED_ADDRESSES=LOOPBACK, MONITOR_ESCALATE_DAYS="7")
+    app = env.app
+    case_id = add_case(app, "T", email="t@example.org", alerts="immediate")
+    hash_files(app, case_id, [PHOTOS / "astronaut.jpg", PHOTOS / "coffee.jpg"])
+    with app.db.session() as session:
+        entries = {
+            label: entry_id
+            for entry_id, label in session.execute(select(HashEntry.id, HashEntry.label_enc)).all()
+        }
+    entry = next(iter(entries.values()))
+    site = add_site(app, images.base + "/", allow_private=True)
+    images.routes = {"/a.jpg": (200, ASTRONAUT, None), "/c.jpg": (200, COFFEE, None)}
+    record_page(
+        app,
+        site_id=site,
+        run_id=None,
+        page_url=images.base + "/gallery",
+        observations=[
+            Observation(
+                image_url=images.base + path,
+                final_url=None,
+                content_type="image/jpeg",
+                etag=None,
+                last_modified=None,
+                hashes=hash_image_bytes(data, max_pixels=64_000_000),
+                matches=(Match(entry, case_id, "pdq", 0),),
+            )
+            for path, data in (("/a.jpg", ASTRONAUT), ("/c.jpg", COFFEE))
+        ],
+    )
+    with app.db.session() as session:
+        hits = list(session.scalars(select(Hit.id).order_by(Hit.id)))
+    confirm_hits(app, hits)
+    return case_id, hits
+
+
+def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
+    case_id, hits = setup_case(env, images)
+    app = env.app
+    (notice_id,) = draft_notices(
+        app, case_id, "generic", fetch=fake_rdap, resolve=lambda h: ["127.0.0.1"]
+    )
+    assert get_notice(app, notice_id).recipient["email"] == "abuse@net.example"
+    t0 = utcnow()
+    mark_sent(app, notice_id, t0)
+    assert queue_alerts(app, t0).queued  # she was told about these hits
+
+    # Both images still served: online, nothing changes.
+    (check,) = recheck(app, t0 + timedelta(hours=1))
+    assert check.outcome == "online" and set(check.verdicts.values()) == {"same"}
+    assert f"notice {notice_id}: online" in env.cli("takedowns", "recheck", check=True).stdout
+
+    # One gone (404), the other replaced by another photo: removed.
+    images.routes = {"/c.jpg": (200, CHELSEA, None)}
+    (check,) = recheck(app, t0 + timedelta(hours=30))
+    assert check.outcome == "removed"
+    assert sorted(check.verdicts.values()) == ["different", "gone"]
+    assert get_notice(app, notice_id).status == "removed"
+
+    # Re-posted behind a redirect (same bytes elsewhere): reappeared, and her next alert
+    # announces these hits again.
+    images.routes = {"/a.jpg": (302, b"", "/moved/a.jpg"), "/moved/a.jpg": (200, ASTRONAUT, None)}
+    (check,) = recheck(app, t0 + timedelta(hours=40))
+    assert check.outcome == "reappeared" and check.verdicts[images.base + "/a.jpg"] == "same"
+    with app.db.session() as session:
+        assert session.scalar(select(AlertedHit.hit_id).where(AlertedHit.hit_id.in_(hits))) is None
+    statuses = [status for _at, status, _detail, _actor in timeline(app, notice_id)]
+    assert statuses == ["draft", "sent", "removed", "reappeared"]
+
+    stats = removal_stats(app)
+    (host,) = stats["host"]
+    assert (host["sent"], host["removed"], host["median_hours"]) == (1, 1, 30.0)
+    assert stats["recipient kind"][0]["name"] == "host"
+
+
+def test_still_online_after_the_delay_escalates_to_the_next_recipient(
+    env: Env, images: Images
+) -> None:
+    case_id, _hits = setup_case(env, images)
+    app = env.app
+    (first,) = draft_notices(
+        app, case_id, "eu-dsa", fetch=fake_rdap, resolve=lambda h: ["127.0.0.1"]
+    )
+    t0 = utcnow()
+    mark_sent(app, first, t0)
+    assert recheck(app, t0 + timedelta(days=3))[0].escalated_to is None  # not yet due
+    (check,) = recheck(app, t0 + timedelta(days=8))
+    assert check.outcome == "online" and check.escalated_to is not None
+    escalated = get_notice(app, check.escalated_to)
+    assert escalated.recipient["email"] == "abuse@registrar.example"  # network → registrar
+    assert escalated.status == "draft" and escalated.hit_ids == get_notice(app, first).hit_ids
+    with app.db.session() as session:
+        assert session.get(Notice, check.escalated_to).follows_id == first
+    assert get_notice(app, first).status == "escalated"
+    # The escalated draft, sent and still ignored, is re-sent to the same registrar.
+    mark_sent(app, escalated.id, t0 + timedelta(days=8))
+    (again,) = recheck(app, t0 + timedelta(days=16))
+    assert again.escalated_to is not None
+    assert get_notice(app, again.escalated_to).recipient["email"] == "abuse@registrar.example"
+    assert "re-notice" in timeline(app, escalated.id)[-1][2]
