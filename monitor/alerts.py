@@ -172,7 +172,7 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
         "sites": len({r.site_id for r in rows}),
         "first": min(r.first_seen for r in rows),
         "last": max(r.first_seen for r in rows),
-        "notices": [],  # takedown notices: not made yet
+        "notices": _notices(session, case, now),
         "next_update": now + PERIODS[schedule],
         "helplines": helplines(app, case.country, case.language),
     }
@@ -181,6 +181,82 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
         case.email_enc
     )
     return Draft(case.id, recipient or "", subject, body, tuple(r.id for r in rows))
+
+
+#: Who a notice went to, as an alert says it (never the site's name or address).
+RECIPIENT_KINDS = {
+    "en": {
+        "platform": "the platform",
+        "host": "the website's hosting provider",
+        "cdn": "the network that delivers the website",
+        "registrar": "the domain's registrar",
+        "agent": "the website's designated agent",
+    },
+    "es": {
+        "platform": "la plataforma",
+        "host": "el proveedor de alojamiento del sitio",
+        "cdn": "la red que distribuye el sitio",
+        "registrar": "el registrador del dominio",
+        "agent": "el agente designado del sitio",
+    },
+}
+LAW_NAMES = {
+    "en": {
+        "us-take-it-down": "the US TAKE IT DOWN Act",
+        "dmca": "US copyright law (DMCA)",
+        "eu-dsa": "the EU Digital Services Act",
+        "ar-olimpia": "Argentina's Ley Olimpia (Law 27,736)",
+        "es-197-7": "the Spanish Criminal Code (art. 197.7)",
+        "generic": "the site's own rules",
+    },
+    "es": {
+        "us-take-it-down": "la ley TAKE IT DOWN de Estados Unidos",
+        "dmca": "la ley de derechos de autor de Estados Unidos (DMCA)",
+        "eu-dsa": "el Reglamento de Servicios Digitales de la UE",
+        "ar-olimpia": "la Ley Olimpia (Ley 27.736)",
+        "es-197-7": "el Código Penal español (art. 197.7)",
+        "generic": "las propias normas del sitio",
+    },
+}
+
+
+def _notices(session: Session, case: Case, now: datetime) -> list[dict[str, Any]]:
+    """The case's notices sent or found removed since its last alert, as the alert tells
+    them: when, to what kind of recipient, under which law, by when the site must act."""
+    from monitor.db.models import Notice
+    from monitor.takedowns import LAWS
+
+    last = session.scalar(
+        select(func.max(OutboxMessage.created_at)).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.kind == "alert"
+        )
+    )
+    kinds, laws = RECIPIENT_KINDS[case.language], LAW_NAMES[case.language]
+    out = []
+    for notice in session.scalars(
+        select(Notice)
+        .where(Notice.case_id == case.id, Notice.sent_at.is_not(None))
+        .order_by(Notice.sent_at)
+    ):
+        sent_at = notice.sent_at
+        assert sent_at is not None
+        if (
+            last is not None
+            and sent_at <= last
+            and not (notice.removed_at and notice.removed_at > last)
+        ):
+            continue
+        deadline = LAWS.get(notice.law)
+        out.append(
+            {
+                "date": sent_at,
+                "recipient": kinds.get(notice.recipient.get("kind", ""), kinds["host"]),
+                "law": laws.get(notice.law, notice.law),
+                "deadline": sent_at + deadline if deadline else None,
+                "removed": notice.removed_at,
+            }
+        )
+    return out
 
 
 def render(language: str, context: dict[str, Any]) -> tuple[str, str]:

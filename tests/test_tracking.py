@@ -12,7 +12,7 @@ import pytest
 from conftest import LOOPBACK, PHOTOS, Env, LocalServer
 from sqlalchemy import select
 
-from monitor.alerts import queue_alerts
+from monitor.alerts import preview_alert, queue_alerts
 from monitor.cases import add_case
 from monitor.db.models import AlertedHit, HashEntry, Hit, Notice, utcnow
 from monitor.hashes import hash_files
@@ -144,6 +144,14 @@ def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
     assert check.outcome == "reappeared" and check.verdicts[images.base + "/a.jpg"] == "same"
     with app.db.session() as session:
         assert session.scalar(select(AlertedHit.hit_id).where(AlertedHit.hit_id.in_(hits))) is None
+    # Her next alert re-announces them and says what was done (never the site's name).
+    draft = preview_alert(app, case_id, t0 + timedelta(hours=41))
+    assert draft is not None and draft.hit_ids == tuple(hits)
+    assert (
+        "a removal request to the website's hosting provider under the site's own rules"
+        in draft.body
+    )
+    assert "Removed on" in draft.body and "localhost" not in draft.body
     statuses = [status for _at, status, _detail, _actor in timeline(app, notice_id)]
     assert statuses == ["draft", "sent", "removed", "reappeared"]
 
