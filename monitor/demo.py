@@ -7,15 +7,17 @@ hits it found. Each step prints the CLI command that does the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from rich.console import Console
 from rich.table import Table
 
-from monitor import alerts, cases, hashes, review, sites
-from monitor.app import bootstrap
+from monitor import alerts, cases, hashes, recipients, review, sites, takedowns, tracking
+from monitor.app import App, bootstrap
 from monitor.config import Config
 from monitor.db import Database, upgrade
 from monitor.hits import HitView, list_hits
@@ -31,7 +33,14 @@ def demo_config() -> Config:
     database = config.var_dir / "demo.db"
     for suffix in ("", "-wal", "-shm", "-journal"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    return dataclasses.replace(config, database_url=f"sqlite:///{database}")
+    # Everything stays on this machine: the sample site on 127.0.0.1 may be fetched (also
+    # by the re-check), and no RDAP server is asked (nothing listens on port 9).
+    return dataclasses.replace(
+        config,
+        database_url=f"sqlite:///{database}",
+        allowed_addresses=("127.0.0.1/32",),
+        rdap_bootstrap="http://127.0.0.1:9/",
+    )
 
 
 def run_demo() -> int:
@@ -50,6 +59,7 @@ def run_demo() -> int:
     database.dispose()
 
     app = bootstrap(config)
+    stack = contextlib.ExitStack()
     try:
         step(
             out,
@@ -83,21 +93,23 @@ def run_demo() -> int:
         )
 
         sample = build_sample_site(PHOTOS, include_slow=False)
-        with SiteServer(sample) as server:
-            url = server.main_url + "/"
-            out.print(
-                f"\nsample site: {url} (copies of the case photos — resized, recompressed, "
-                "cropped, watermarked — among unrelated photos and broken files)"
-            )
-            step(out, f"monitor site add {url} --name sample-site --allow-private --crawl-delay 0")
-            site_id = sites.add_site(
-                app, url, name="sample-site", allow_private=True, crawl_delay=0.0, max_pages=200
-            )
-            out.print(f"  site {site_id}")
-            step(out, "monitor crawl sample-site")
-            # The sample site is full of broken files on purpose: the run counts them by
-            # kind (below), so the crawler's own log is kept out of the way.
-            run = crawl_with_progress(app, "sample-site", quiet_level="CRITICAL")
+        server = SiteServer(sample).start()
+        stack.callback(server.stop)
+        # The sample site stays up until the end: the re-check fetches from it.
+        url = server.main_url + "/"
+        out.print(
+            f"\nsample site: {url} (copies of the case photos — resized, recompressed, "
+            "cropped, watermarked — among unrelated photos and broken files)"
+        )
+        step(out, f"monitor site add {url} --name sample-site --allow-private --crawl-delay 0")
+        site_id = sites.add_site(
+            app, url, name="sample-site", allow_private=True, crawl_delay=0.0, max_pages=200
+        )
+        out.print(f"  site {site_id}")
+        step(out, "monitor crawl sample-site")
+        # The sample site is full of broken files on purpose: the run counts them by
+        # kind (below), so the crawler's own log is kept out of the way.
+        run = crawl_with_progress(app, "sample-site", quiet_level="CRITICAL")
         s = run.stats
         out.print(
             f"  run {run.id}: {run.status} ({run.finish_reason}) — pages {s.pages}, "
@@ -133,13 +145,62 @@ def run_demo() -> int:
         if draft is not None:
             out.print(f"  To: {draft.recipient}\n  Subject: {draft.subject}\n", markup=False)
             out.print("\n".join("  " + line for line in draft.body.splitlines()), markup=False)
+        removed = takedown(out, app, server, case_id, views)
         out.print(
             f"\nExplore: MONITOR_DATABASE_URL={config.database_url} .venv/bin/monitor hits list"
             " --status new   (the review queue; --json for scripts)"
         )
-        return 0 if run.status == "completed" and views and draft is not None else 1
+        ok = run.status == "completed" and views and draft is not None and removed
+        return 0 if ok else 1
     finally:
+        stack.close()
         app.close()
+
+
+def takedown(
+    out: Console, app: App, server: SiteServer, case_id: int, views: list[HitView]
+) -> bool:
+    """Notices for the confirmed hits, marked sent; the sample site then takes the images
+    down, and the re-check sees it. True if it did."""
+    step(
+        out,
+        "monitor recipients set 127.0.0.1 --kind host --name 'Sample hosting, abuse desk'"
+        " --email abuse@hosting.example",
+    )
+    recipients.set_override(
+        app,
+        "127.0.0.1",
+        kind="host",
+        name="Sample hosting, abuse desk",
+        email="abuse@hosting.example",
+    )
+    step(out, f"monitor takedowns draft {case_id} --law us-take-it-down")
+    ids = takedowns.draft_notices(app, case_id, "us-take-it-down")
+    for notice_id in ids:
+        notice = takedowns.get_notice(app, notice_id)
+        out.print(
+            f"  notice {notice.id}: {notice.host} → {notice.recipient['name']}"
+            f" <{notice.recipient.get('email')}>, {len(notice.hit_ids)} hits;"
+            f" missing: {'; '.join(notice.missing)}",
+            markup=False,
+        )
+    if not ids:
+        return False
+    first = takedowns.get_notice(app, ids[0])
+    step(out, f"monitor takedowns mark-sent {first.id}")
+    takedowns.mark_sent(app, first.id)
+    urls = {u for v in views if v.id in first.hit_ids for u in (v.image_url, v.final_url) if u}
+    for url in urls:  # the host complies: every image of the notice is gone
+        routes = server.site.main if url.startswith(server.main_url) else server.site.cdn
+        routes.pop(urlsplit(url).path, None)
+    out.print(f"  (the sample site complies: 404 for the notice's {len(urls)} image URLs)")
+    step(out, "monitor takedowns recheck")
+    results = {r.notice_id: r.outcome for r in tracking.recheck(app)}
+    out.print(f"  notice {first.id}: {results.get(first.id)}")
+    step(out, f"monitor takedowns timeline {first.id}")
+    for at, status, _detail, actor in tracking.timeline(app, first.id):
+        out.print(f"  {at:%Y-%m-%d %H:%M}  {status:<10} {actor}")
+    return results.get(first.id) == "removed"
 
 
 def hits_by_sighting(views: list[HitView], origin: str) -> Table:

@@ -10,7 +10,7 @@ from pathlib import Path
 from conftest import ROOT, make_env
 
 
-def test_the_demo_finds_confirms_and_previews_an_alert(tmp_path: Path) -> None:
+def test_the_demo_closes_the_loop(tmp_path: Path) -> None:
     env = make_env(tmp_path, "")
     del env["MONITOR_DATABASE_URL"]  # the demo makes its own database under the var folder
     result = subprocess.run(
@@ -32,4 +32,11 @@ def test_the_demo_finds_confirms_and_previews_an_alert(tmp_path: Path) -> None:
     assert "Subject: An update on your request" in out and "weekly update" in out
     assert "Cyber Civil Rights Initiative" in out  # the case's country's helpline
     assert "http://127.0.0.1" not in out.split("Subject:")[1].split("Explore:")[0]
+    # Notices to the recipient found, marked sent; the site complies; the re-check sees it.
+    assert re.search(
+        r"notice 1: 127\.0\.0\.1 → Sample hosting, abuse desk <abuse@hosting\.example>", out
+    )
+    assert "missing: " in out and "signature" in out
+    assert "notice 1: removed" in out
+    assert re.search(r"draft .*\n.*sent .*\n.*removed +recheck", out)
     assert (tmp_path / "var" / "demo.db").exists()
