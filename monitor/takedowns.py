@@ -107,16 +107,19 @@ def draft_notices(
 
 
 def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
-    """A new draft for a notice's hits, to the next recipient discovery found that no
-    notice of its chain went to yet (host → network → registrar), or to the same one
-    again (a re-notice) when there is none; the notice is marked escalated."""
+    """A new draft for a notice's hits, the notice marked escalated: first a re-notice to
+    the same recipient; when that one was ignored too, the next recipient discovery found
+    that no notice of the chain went to yet (host → network → registrar), or the same one
+    again when there is none."""
     now = now or utcnow()
     with app.db.session() as session:
         notice = _require(session, notice_id)
         case_id, law, language, host = notice.case_id, notice.law, notice.language, notice.host
-        used, link = set(), notice
+        address = notice.recipient.get("email") or notice.recipient.get("form_url")
+        used, link, times = set(), notice, 0
         while link is not None:
             used.add(link.recipient.get("email") or link.recipient.get("form_url"))
+            times += (link.recipient.get("email") or link.recipient.get("form_url")) == address
             link = session.get(Notice, link.follows_id) if link.follows_id else None
         members = session.execute(
             select(Hit, Sighting, Image.sha256)
@@ -128,14 +131,16 @@ def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
         ).all()
         same = dict(notice.recipient)
     recipients = find_recipients(app, members[0][1].page_url, now=now)
-    following = next(
-        (
-            r.to_json()
-            for r in recipients
-            if (r.email or r.form_url) and (r.email or r.form_url) not in used
-        ),
-        None,
-    )
+    following = None
+    if times >= 2:  # re-noticed already: on to the next recipient
+        following = next(
+            (
+                r.to_json()
+                for r in recipients
+                if (r.email or r.form_url) and (r.email or r.form_url) not in used
+            ),
+            None,
+        )
     new_id = _create(app, case_id, law, language, host, members, following or same, now, notice_id)
     with app.db.session() as session:
         notice = _require(session, notice_id)

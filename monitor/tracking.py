@@ -132,7 +132,36 @@ def recheck(app: App, now: datetime | None = None, fetch: Fetch | None = None) -
             notice = _require(session, notice_id)
             notice.checked_at = now
             detail = "; ".join(f"{v}: {u}" for u, v in result.verdicts.items())
-            if "same" in verdicts:
+            elsewhere = _found_elsewhere(session, notice) if notice.status == "removed" else []
+            if elsewhere:
+                result.outcome = "reappeared"
+                for hit in elsewhere:
+                    if hit.status == "new":  # the same bytes as a confirmed hit: confirmed
+                        hit.status, hit.decided_by, hit.decided_at = (
+                            "confirmed",
+                            "auto:reappeared",
+                            now,
+                        )
+                pages = sorted(
+                    {
+                        s.page_url
+                        for s in session.scalars(
+                            select(Sighting).where(
+                                Sighting.id.in_([h.sighting_id for h in elsewhere])
+                            )
+                        )
+                    }
+                )
+                add_event(
+                    session,
+                    notice,
+                    "reappeared",
+                    "recheck",
+                    now,
+                    "found again at " + ", ".join(pages),
+                )
+                result.verdicts.update({page: "same" for page in pages})
+            elif "same" in verdicts:
                 if notice.status == "removed":
                     result.outcome = "reappeared"
                     add_event(session, notice, "reappeared", "recheck", now, detail)
@@ -158,6 +187,31 @@ def recheck(app: App, now: datetime | None = None, fetch: Fetch | None = None) -
             result.escalated_to = escalate(app, notice_id, now)
         results.append(result)
     return results
+
+
+def _found_elsewhere(session: Session, notice: Notice) -> list[Hit]:
+    """Hits recorded since the notice's images were removed on the same bytes (another
+    URL, another page, another site), which no notice covers yet."""
+    images = (
+        select(Sighting.image_id)
+        .join(Hit, Hit.sighting_id == Sighting.id)
+        .join(NoticeHit, NoticeHit.hit_id == Hit.id)
+        .where(NoticeHit.notice_id == notice.id)
+    )
+    covered = select(NoticeHit.hit_id)
+    return list(
+        session.scalars(
+            select(Hit)
+            .join(Sighting, Sighting.id == Hit.sighting_id)
+            .where(
+                Hit.case_id == notice.case_id,
+                Sighting.image_id.in_(images),
+                Hit.first_seen > notice.removed_at,
+                Hit.status != "rejected",
+                Hit.id.not_in(covered),
+            )
+        )
+    )
 
 
 def _targets(session: Session, notice_id: int) -> dict[str, tuple[str, list[tuple[str, str]]]]:

@@ -6,7 +6,7 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import LOOPBACK, PHOTOS, Env, LocalServer
@@ -75,6 +75,11 @@ def fake_rdap(url: str) -> dict:  # type: ignore[type-arg]
             ]
         }
     return {}
+
+
+def first_entry(app) -> int:  # type: ignore[no-untyped-def]
+    with app.db.session() as session:
+        return session.scalar(select(HashEntry.id).order_by(HashEntry.id))
 
 
 def setup_case(env: Env, images: Images) -> tuple[int, list[int]]:
@@ -160,29 +165,66 @@ def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
     assert (host["sent"], host["removed"], host["median_hours"]) == (1, 1, 30.0)
     assert stats["recipient kind"][0]["name"] == "host"
 
+    # Removed again; then the same bytes turn up on another page: reappeared, the new hit
+    # confirmed (the same bytes were confirmed before) and waiting for her next alert.
+    images.routes = {}
+    assert recheck(app)[0].outcome == "removed"  # now: the crawl below records after it
+    with app.db.session() as session:
+        site = session.scalar(select(Hit.sighting_id))  # any: only to find the site
+        from monitor.db.models import Sighting
 
-def test_still_online_after_the_delay_escalates_to_the_next_recipient(
+        site_id = session.get(Sighting, site).site_id
+    record_page(
+        app,
+        site_id=site_id,
+        run_id=None,
+        page_url=images.base + "/another-page",
+        observations=[
+            Observation(
+                image_url="http://mirror.test/a.jpg",
+                final_url=None,
+                content_type="image/jpeg",
+                etag=None,
+                last_modified=None,
+                hashes=hash_image_bytes(ASTRONAUT, max_pixels=64_000_000),
+                matches=(Match(first_entry(app), case_id, "pdq", 0),),
+            )
+        ],
+    )
+    (check,) = recheck(app)
+    assert check.outcome == "reappeared"
+    with app.db.session() as session:
+        again = session.scalars(select(Hit).where(Hit.id.not_in(hits))).one()
+        assert (again.status, again.decided_by) == ("confirmed", "auto:reappeared")
+    assert "found again at " + images.base + "/another-page" in timeline(app, notice_id)[-1][2]
+
+
+def test_still_online_re_notice_then_escalate_to_the_next_recipient(
     env: Env, images: Images
 ) -> None:
     case_id, _hits = setup_case(env, images)
     app = env.app
+
+    def ignored(notice_id: int, sent: datetime, checked: datetime) -> int:
+        mark_sent(app, notice_id, sent)
+        assert recheck(app, sent + timedelta(days=3))[-1].escalated_to is None  # not yet due
+        (check,) = [r for r in recheck(app, checked) if r.notice_id == notice_id]
+        assert check.outcome == "online" and check.escalated_to is not None
+        assert get_notice(app, notice_id).status == "escalated"
+        with app.db.session() as session:
+            assert session.get(Notice, check.escalated_to).follows_id == notice_id
+        return check.escalated_to
+
     (first,) = draft_notices(
         app, case_id, "eu-dsa", fetch=fake_rdap, resolve=lambda h: ["127.0.0.1"]
     )
+    assert get_notice(app, first).recipient["email"] == "abuse@net.example"
     t0 = utcnow()
-    mark_sent(app, first, t0)
-    assert recheck(app, t0 + timedelta(days=3))[0].escalated_to is None  # not yet due
-    (check,) = recheck(app, t0 + timedelta(days=8))
-    assert check.outcome == "online" and check.escalated_to is not None
-    escalated = get_notice(app, check.escalated_to)
+    second = ignored(first, t0, t0 + timedelta(days=8))  # a re-notice to the same network
+    assert get_notice(app, second).recipient["email"] == "abuse@net.example"
+    assert "re-notice to" in timeline(app, first)[-1][2]
+    third = ignored(second, t0 + timedelta(days=8), t0 + timedelta(days=16))  # then onwards
+    escalated = get_notice(app, third)
     assert escalated.recipient["email"] == "abuse@registrar.example"  # network → registrar
     assert escalated.status == "draft" and escalated.hit_ids == get_notice(app, first).hit_ids
-    with app.db.session() as session:
-        assert session.get(Notice, check.escalated_to).follows_id == first
-    assert get_notice(app, first).status == "escalated"
-    # The escalated draft, sent and still ignored, is re-sent to the same registrar.
-    mark_sent(app, escalated.id, t0 + timedelta(days=8))
-    (again,) = recheck(app, t0 + timedelta(days=16))
-    assert again.escalated_to is not None
-    assert get_notice(app, again.escalated_to).recipient["email"] == "abuse@registrar.example"
-    assert "re-notice" in timeline(app, escalated.id)[-1][2]
+    assert "escalated to Loop Registrar" in timeline(app, second)[-1][2]
