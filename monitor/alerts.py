@@ -21,6 +21,7 @@ import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
@@ -31,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from monitor import audit
+from monitor import audit, links
 from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import AlertedHit, Case, Delivery, Hit, OutboxMessage, Sighting, utcnow
@@ -102,6 +103,8 @@ def queue_alerts(app: App, now: datetime | None = None) -> Report:
             )
             if last is not None and now - last < PERIODS[case.alerts]:
                 continue
+            if case.alerts_paused_until is not None and case.alerts_paused_until > now:
+                continue  # she paused them (the link in every alert)
             draft = _draft(app, session, case, now)
             if draft is None:
                 continue
@@ -175,6 +178,8 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
         "notices": _notices(session, case, now),
         "next_update": now + PERIODS[schedule],
         "helplines": helplines(app, case.country, case.language),
+        "pause_link": links.link(app, case.id, "pause"),
+        "stop_link": links.link(app, case.id, "stop"),
     }
     subject, body = render(case.language, context)
     recipient = app.cipher.decrypt_optional(case.alert_to_enc) or app.cipher.decrypt_optional(
@@ -419,14 +424,23 @@ def _connect(settings: SmtpSettings) -> smtplib.SMTP:
     return connection
 
 
+#: CRLF line ends, and header lines up to RFC 5322's 998 characters: a link header is not
+#: folded into encoded words (which would break it).
+SMTP_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
 def _email(app: App, message: OutboxMessage, now: datetime) -> EmailMessage:
-    email = EmailMessage()
+    email = EmailMessage(policy=SMTP_POLICY)
     email["From"] = formataddr((app.config.mail_from_name, app.config.mail_from))
     email["To"] = app.cipher.decrypt(message.recipient_enc)
     email["Subject"] = message.subject
     email["Date"] = format_datetime(now)
     email["Message-ID"] = make_msgid(domain=app.config.mail_from.rpartition("@")[2] or None)
     email["Auto-Submitted"] = "auto-generated"
+    stop = links.link(app, message.case_id, "stop") if message.case_id else None
+    if stop:  # "unsubscribe" in her mail client stops them in one click (RFC 8058)
+        email["List-Unsubscribe"] = f"<{stop}>"
+        email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email.set_content(app.cipher.decrypt(message.body_enc))  # text/plain, utf-8
     return email
 

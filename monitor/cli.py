@@ -483,6 +483,22 @@ def alerts_preview(ctx: click.Context, case_id: int) -> None:
     click.echo(draft.body)
 
 
+@alerts_group.command("serve-links")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8090, show_default=True, type=int)
+@click.pass_context
+@friendly_errors
+def alerts_serve_links(ctx: click.Context, host: str, port: int) -> None:
+    """Answer the pause and stop links of alerts (behind the proxy of MONITOR_PUBLIC_URL)."""
+    from wsgiref.simple_server import make_server
+
+    from monitor import links
+
+    with make_server(host, port, links.wsgi_app(get_app(ctx))) as server:
+        click.echo(f"serving the alert links on http://{host}:{server.server_port}/alerts/")
+        server.serve_forever()
+
+
 # -- recipients of takedown notices ---------------------------------------------------------
 @main.group("recipients")
 def recipients_group() -> None:

@@ -83,6 +83,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Sender name of alerts: neutral, for someone looking over the victim's shoulder.",
     ),
     Setting(
+        "MONITOR_PUBLIC_URL",
+        "",
+        "Public base URL of `monitor alerts serve-links` (behind a reverse proxy), for the pause"
+        " and stop links in every alert. Empty: alerts say to reply instead.",
+    ),
+    Setting(
         "MONITOR_ORG_NAME",
         "",
         "The organisation that sends takedown notices (named in them as the notifier).",
@@ -178,6 +184,7 @@ class Config:
     helplines: Path | None = None  # None: the bundled monitor/data/helplines.json
     rdap_bootstrap: str = "https://data.iana.org/rdap/"
     org_name: str = ""
+    public_url: str = ""
     escalate_days: float = 7.0
     org_email: str = ""
 
@@ -204,6 +211,7 @@ class Config:
             mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
             helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
             org_name=env.get("MONITOR_ORG_NAME", "").strip(),
+            public_url=env.get("MONITOR_PUBLIC_URL", "").strip().rstrip("/"),
             escalate_days=_float(env, "MONITOR_ESCALATE_DAYS", 7.0),
             org_email=env.get("MONITOR_ORG_EMAIL", "").strip(),
             rdap_bootstrap=_slash(

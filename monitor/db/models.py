@@ -76,6 +76,8 @@ class Case(Base):
     alert_to_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: ISO 3166 country code: which helplines an alert names.
     country: Mapped[str | None] = mapped_column(String(2))
+    #: Alerts paused by her (the link in every alert) until then.
+    alerts_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class HashEntry(Base):
