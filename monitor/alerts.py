@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from monitor import audit, links
@@ -122,10 +123,16 @@ def queue_alerts(app: App, now: datetime | None = None) -> Report:
                 next_attempt_at=now,
                 created_at=now,
             )
-            session.add(message)
-            session.flush()
-            session.add_all(AlertedHit(hit_id=h, outbox_id=message.id) for h in draft.hit_ids)
-            session.flush()  # a hit announced already (another sender) fails the whole batch
+            try:
+                with session.begin_nested():  # a savepoint: this case only, if it fails
+                    session.add(message)
+                    session.flush()
+                    session.add_all(
+                        AlertedHit(hit_id=h, outbox_id=message.id) for h in draft.hit_ids
+                    )
+                    session.flush()
+            except IntegrityError:
+                continue  # another `alerts send` queued these hits meanwhile: theirs goes out
             audit.record(
                 session,
                 app.actor,

@@ -268,3 +268,44 @@ def test_two_senders_at_once_send_each_message_once(env: Env) -> None:
         assert len(server.inbox.messages) == 1
     finally:
         server.stop()
+
+
+def test_a_hit_queued_by_another_sender_meanwhile_is_not_queued_twice(sqlite_env: Env) -> None:
+    """Two `alerts send` queueing at once on SQLite (PostgreSQL has the second skip the
+    cases the first holds, FOR UPDATE SKIP LOCKED): the second finds the hits announced
+    already (the primary key of alerted_hits) and queues nothing for them, without error."""
+    from monitor import alerts
+
+    env = sqlite_env
+
+    case_id = add_case(env.app, "Q", email="q@example.org", alerts="immediate")
+    confirm_hits(env.app, make_hits(env, case_id, {"a": ["71" * 32]}))
+    real_draft = alerts._draft
+
+    def racing_draft(app, session, case, now):  # type: ignore[no-untyped-def]
+        draft = real_draft(app, session, case, now)
+        # The other sender commits its message for the same hits right now.
+        with env.app.db.session() as other:
+            message = OutboxMessage(
+                case_id=case.id,
+                kind="alert",
+                recipient_enc=app.cipher.encrypt("q@example.org"),
+                subject="s",
+                body_enc=app.cipher.encrypt("b"),
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            other.add(message)
+            other.flush()
+            other.add_all(AlertedHit(hit_id=h, outbox_id=message.id) for h in draft.hit_ids)
+        return draft
+
+    alerts._draft = racing_draft  # type: ignore[assignment]
+    try:
+        assert queue_alerts(env.app).queued == []
+    finally:
+        alerts._draft = real_draft  # type: ignore[assignment]
+    with env.app.db.session() as session:
+        assert len(session.scalars(select(OutboxMessage)).all()) == 1
