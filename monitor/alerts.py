@@ -465,14 +465,3 @@ def _failed(
         message.next_attempt_at = now + backoff(message.attempts)
         report.retrying.append((message.id, detail))
     session.commit()
-
-
-def outbox(app: App, case_id: int | None = None) -> Sequence[OutboxMessage]:
-    """Outbox rows (for the CLI's listing), newest first."""
-    with app.db.session() as session:
-        query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
-        if case_id is not None:
-            query = query.where(OutboxMessage.case_id == case_id)
-        rows = session.scalars(query).all()
-        session.expunge_all()
-        return rows

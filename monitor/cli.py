@@ -23,6 +23,7 @@ from monitor.config import Config, ConfigError
 from monitor.crypto import CryptoError
 from monitor.db import Database, SchemaOutOfDate, upgrade
 from monitor.errors import MonitorError
+from monitor.recipients import KINDS as RECIPIENT_KINDS
 from monitor.runs import RunView
 from monitor.takedowns import LAWS
 
@@ -509,7 +510,7 @@ def recipients_group() -> None:
 @click.argument("domain")
 @click.option(
     "--kind",
-    type=click.Choice(["platform", "host", "cdn", "registrar", "agent", "other"]),
+    type=click.Choice(RECIPIENT_KINDS),
     required=True,
 )
 @click.option("--name", required=True, help="Who it is, as a notice names them.")

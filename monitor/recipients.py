@@ -18,6 +18,7 @@ their own on 127.0.0.1).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import socket
@@ -35,6 +36,7 @@ from monitor import audit
 from monitor.app import App
 from monitor.db.models import RecipientCache, RecipientOverride, utcnow
 from monitor.errors import InvalidInput, NotFound
+from monitor.netguard import IPNetwork
 
 CACHE_DAYS = 30
 RDAP_TIMEOUT = 10.0
@@ -245,13 +247,16 @@ def _registered(host: str) -> str:
     return ".".join(labels[-2:]) if len(labels) >= 2 else host
 
 
+@functools.cache
+def _cdn_networks() -> tuple[tuple[dict[str, Any], tuple[IPNetwork, ...]], ...]:
+    """The CDN table, read once: each CDN with its parsed networks."""
+    cdns = json.loads(CDNS.read_text(encoding="utf-8"))["cdns"]
+    return tuple((cdn, tuple(ipaddress.ip_network(n) for n in cdn["networks"])) for cdn in cdns)
+
+
 def _cdn(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> dict[str, Any] | None:
-    for cdn in json.loads(CDNS.read_text(encoding="utf-8"))["cdns"]:
-        if any(
-            address in ipaddress.ip_network(n)
-            for n in cdn["networks"]
-            if ipaddress.ip_network(n).version == address.version
-        ):
+    for cdn, networks in _cdn_networks():
+        if any(address.version == n.version and address in n for n in networks):
             return cdn
     return None
 

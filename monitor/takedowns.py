@@ -27,9 +27,9 @@ from monitor.alerts import template_env
 from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import Hit, Image, Notice, NoticeHit, Sighting, utcnow
-from monitor.errors import InvalidInput, NotFound
+from monitor.errors import InvalidInput
 from monitor.recipients import Fetch, Recipient, Resolve, find_recipients
-from monitor.tracking import add_event
+from monitor.tracking import add_event, require_notice
 
 #: Legal bases, with the removal deadline their law sets (None: "without undue delay").
 LAWS: dict[str, timedelta | None] = {
@@ -113,7 +113,7 @@ def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
     again when there is none."""
     now = now or utcnow()
     with app.db.session() as session:
-        notice = _require(session, notice_id)
+        notice = require_notice(session, notice_id)
         case_id, law, language, host = notice.case_id, notice.law, notice.language, notice.host
         address = notice.recipient.get("email") or notice.recipient.get("form_url")
         used, link, times = set(), notice, 0
@@ -143,7 +143,7 @@ def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
         )
     new_id = _create(app, case_id, law, language, host, members, following or same, now, notice_id)
     with app.db.session() as session:
-        notice = _require(session, notice_id)
+        notice = require_notice(session, notice_id)
         target = following or same
         how = "escalated to" if following else "re-notice to"
         add_event(
@@ -255,14 +255,14 @@ def list_notices(app: App, case_id: int | None = None) -> list[NoticeView]:
 
 def get_notice(app: App, notice_id: int) -> NoticeView:
     with app.db.session() as session:
-        notice = _require(session, notice_id)
+        notice = require_notice(session, notice_id)
         audit.record(session, app.actor, "takedowns.view", "notice", notice_id)
         return _view(app, session, notice)
 
 
 def mark_sent(app: App, notice_id: int, now: datetime | None = None) -> NoticeView:
     with app.db.session() as session:
-        notice = _require(session, notice_id)
+        notice = require_notice(session, notice_id)
         if notice.status != "draft":
             raise InvalidInput(f"notice {notice_id} was marked sent already ({notice.status})")
         notice.sent_at, notice.sent_by = now or utcnow(), app.actor
@@ -293,13 +293,6 @@ def export_notice(app: App, notice_id: int, folder: Path, from_address: str) -> 
     )
     txt.write_text(header + view.body, encoding="utf-8")
     return [eml, txt]
-
-
-def _require(session: Any, notice_id: int) -> Notice:
-    notice = session.get(Notice, notice_id)
-    if notice is None:
-        raise NotFound(f"no notice with id {notice_id}")
-    return notice
 
 
 def _view(app: App, session: Any, notice: Notice) -> NoticeView:

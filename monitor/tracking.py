@@ -74,7 +74,7 @@ def add_event(
 
 def acknowledge(app: App, notice_id: int, now: datetime | None = None) -> None:
     with app.db.session() as session:
-        notice = _require(session, notice_id)
+        notice = require_notice(session, notice_id)
         if notice.status not in ("sent", "escalated"):
             raise InvalidInput(
                 f"notice {notice_id} is {notice.status}: only a sent notice is acknowledged"
@@ -85,7 +85,7 @@ def acknowledge(app: App, notice_id: int, now: datetime | None = None) -> None:
 
 def timeline(app: App, notice_id: int) -> list[tuple[datetime, str, str | None, str]]:
     with app.db.session() as session:
-        _require(session, notice_id)
+        require_notice(session, notice_id)
         audit.record(session, app.actor, "takedowns.timeline", "notice", notice_id)
         return [
             (e.at, e.status, e.detail, e.actor)
@@ -129,7 +129,7 @@ def recheck(app: App, now: datetime | None = None, fetch: Fetch | None = None) -
             result.verdicts[url] = _verdict(app, fetch, url, sha256, hashes)
         verdicts = set(result.verdicts.values())
         with app.db.session() as session:
-            notice = _require(session, notice_id)
+            notice = require_notice(session, notice_id)
             notice.checked_at = now
             detail = "; ".join(f"{v}: {u}" for u, v in result.verdicts.items())
             elsewhere = _found_elsewhere(session, notice) if notice.status == "removed" else []
@@ -327,7 +327,7 @@ def removal_stats(app: App) -> dict[str, list[dict[str, Any]]]:
         return out
 
 
-def _require(session: Session, notice_id: int) -> Notice:
+def require_notice(session: Session, notice_id: int) -> Notice:
     notice = session.get(Notice, notice_id)
     if notice is None:
         raise NotFound(f"no notice with id {notice_id}")
