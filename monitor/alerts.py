@@ -1,7 +1,9 @@
 """Victim alerts by email: what was found, what was done, what happens next, where to get help.
 
-Only confirmed hits are announced, each once (``alerted_hits``), and only to a case
-that asked for alerts (``cases.alerts``: immediate, daily or weekly digests), at
+Only confirmed hits are announced, each once (``alerted_hits``), with what was done
+about them: each notice sent, and each removal, is told once too (``alerted_events``),
+also in an update of its own when nothing new was found. Alerts go only to a case
+that asked for them (``cases.alerts``: immediate, daily or weekly digests), at
 her address or at an advocate's instead. Messages are plain text from templates
 (``monitor/templates/<language>/``): no image, no thumbnail, no link to the
 material, no web address of where it was found, and a subject and sender name that
@@ -36,7 +38,18 @@ from sqlalchemy.orm import Session
 from monitor import audit, links
 from monitor.app import App
 from monitor.cases import require_case
-from monitor.db.models import AlertedHit, Case, Delivery, Hit, OutboxMessage, Sighting, utcnow
+from monitor.db.models import (
+    AlertedEvent,
+    AlertedHit,
+    Case,
+    Delivery,
+    Hit,
+    Notice,
+    NoticeEvent,
+    OutboxMessage,
+    Sighting,
+    utcnow,
+)
 from monitor.errors import MonitorError
 
 PERIODS = {"immediate": timedelta(0), "daily": timedelta(days=1), "weekly": timedelta(days=7)}
@@ -70,6 +83,7 @@ class Draft:
     subject: str
     body: str
     hit_ids: tuple[int, ...]
+    event_ids: tuple[int, ...] = ()  # the notices' steps it tells (sent, removed)
 
 
 @dataclass
@@ -130,9 +144,12 @@ def queue_alerts(app: App, now: datetime | None = None) -> Report:
                     session.add_all(
                         AlertedHit(hit_id=h, outbox_id=message.id) for h in draft.hit_ids
                     )
+                    session.add_all(
+                        AlertedEvent(event_id=e, outbox_id=message.id) for e in draft.event_ids
+                    )
                     session.flush()
             except IntegrityError:
-                continue  # another `alerts send` queued these hits meanwhile: theirs goes out
+                continue  # another `alerts send` queued these meanwhile: theirs goes out
             audit.record(
                 session,
                 app.actor,
@@ -141,14 +158,15 @@ def queue_alerts(app: App, now: datetime | None = None) -> Report:
                 case.id,
                 outbox_id=message.id,
                 hit_ids=list(draft.hit_ids),
+                event_ids=list(draft.event_ids),
             )
             report.queued.append(message.id)
     return report
 
 
 def preview_alert(app: App, case_id: int, now: datetime | None = None) -> Draft | None:
-    """The alert that would go out for the case's confirmed hits not yet announced,
-    whatever its schedule; None if there are none. Nothing is queued."""
+    """The alert that would go out for the case's confirmed hits and notices' steps not
+    yet told, whatever its schedule; None if there are none. Nothing is queued."""
     now = now or utcnow()
     with app.db.session() as session:
         case = require_case(session, case_id)
@@ -172,7 +190,8 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
         .where(Hit.case_id == case.id, Hit.status == "confirmed", AlertedHit.hit_id.is_(None))
         .order_by(Hit.id)
     ).all()
-    if not rows:
+    notices, event_ids = _notices(session, case)
+    if not rows and not event_ids:
         return None
     schedule = case.alerts if case.alerts != "never" else "immediate"
     context = {
@@ -180,9 +199,10 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
         "count": len({(r.page_url, r.image_url) for r in rows}),
         "pages": len({r.page_url for r in rows}),
         "sites": len({r.site_id for r in rows}),
-        "first": min(r.first_seen for r in rows),
-        "last": max(r.first_seen for r in rows),
-        "notices": _notices(session, case, now),
+        "first": min((r.first_seen for r in rows), default=now),
+        "last": max((r.first_seen for r in rows), default=now),
+        "notices": notices,
+        "earlier": _sent_before(session, case),
         "next_update": now + PERIODS[schedule],
         "helplines": helplines(app, case.country, case.language),
         "pause_link": links.link(app, case.id, "pause"),
@@ -192,7 +212,9 @@ def _draft(app: App, session: Session, case: Case, now: datetime) -> Draft | Non
     recipient = app.cipher.decrypt_optional(case.alert_to_enc) or app.cipher.decrypt_optional(
         case.email_enc
     )
-    return Draft(case.id, recipient or "", subject, body, tuple(r.id for r in rows))
+    return Draft(
+        case.id, recipient or "", subject, body, tuple(r.id for r in rows), tuple(event_ids)
+    )
 
 
 #: Who a notice went to, as an alert says it (never the site's name or address).
@@ -203,6 +225,7 @@ RECIPIENT_KINDS = {
         "cdn": "the network that delivers the website",
         "registrar": "the domain's registrar",
         "agent": "the website's designated agent",
+        "search-engine": "a search engine, to take the pages out of its results",
     },
     "es": {
         "platform": "la plataforma",
@@ -210,6 +233,7 @@ RECIPIENT_KINDS = {
         "cdn": "la red que distribuye el sitio",
         "registrar": "el registrador del dominio",
         "agent": "el agente designado del sitio",
+        "search-engine": "un buscador, para que quite las páginas de sus resultados",
     },
 }
 LAW_NAMES = {
@@ -217,6 +241,8 @@ LAW_NAMES = {
         "us-take-it-down": "the US TAKE IT DOWN Act",
         "dmca": "US copyright law (DMCA)",
         "eu-dsa": "the EU Digital Services Act",
+        "uk-iic": "UK law on intimate image abuse",
+        "delisting": "its rules on intimate images and data-protection law",
         "ar-olimpia": "Argentina's Ley Olimpia (Law 27,736)",
         "es-197-7": "the Spanish Criminal Code (art. 197.7)",
         "generic": "the site's own rules",
@@ -225,6 +251,8 @@ LAW_NAMES = {
         "us-take-it-down": "la ley TAKE IT DOWN de Estados Unidos",
         "dmca": "la ley de derechos de autor de Estados Unidos (DMCA)",
         "eu-dsa": "el Reglamento de Servicios Digitales de la UE",
+        "uk-iic": "la ley británica sobre abuso con imágenes íntimas",
+        "delisting": "sus normas sobre imágenes íntimas y la ley de protección de datos",
         "ar-olimpia": "la Ley Olimpia (Ley 27.736)",
         "es-197-7": "el Código Penal español (art. 197.7)",
         "generic": "las propias normas del sitio",
@@ -232,32 +260,34 @@ LAW_NAMES = {
 }
 
 
-def _notices(session: Session, case: Case, now: datetime) -> list[dict[str, Any]]:
-    """The case's notices sent or found removed since its last alert, as the alert tells
-    them: when, to what kind of recipient, under which law, by when the site must act."""
-    from monitor.db.models import Notice
+def _notices(session: Session, case: Case) -> tuple[list[dict[str, Any]], list[int]]:
+    """The case's notices with a step (sent, removed) not told to her yet, as the alert
+    tells them: when, to what kind of recipient, under which law, by when the site must
+    act, and whether it did; and those steps' ids."""
     from monitor.takedowns import LAWS
 
-    last = session.scalar(
-        select(func.max(OutboxMessage.created_at)).where(
-            OutboxMessage.case_id == case.id, OutboxMessage.kind == "alert"
+    untold = session.execute(
+        select(NoticeEvent.id, NoticeEvent.notice_id)
+        .join(Notice, Notice.id == NoticeEvent.notice_id)
+        .outerjoin(AlertedEvent, AlertedEvent.event_id == NoticeEvent.id)
+        .where(
+            Notice.case_id == case.id,
+            NoticeEvent.status.in_(("sent", "removed")),
+            AlertedEvent.event_id.is_(None),
         )
-    )
+        .order_by(NoticeEvent.id)
+    ).all()
+    if not untold:
+        return [], []
     kinds, laws = RECIPIENT_KINDS[case.language], LAW_NAMES[case.language]
     out = []
     for notice in session.scalars(
         select(Notice)
-        .where(Notice.case_id == case.id, Notice.sent_at.is_not(None))
-        .order_by(Notice.sent_at)
+        .where(Notice.id.in_({u.notice_id for u in untold}), Notice.sent_at.is_not(None))
+        .order_by(Notice.sent_at, Notice.id)
     ):
         sent_at = notice.sent_at
         assert sent_at is not None
-        if (
-            last is not None
-            and sent_at <= last
-            and not (notice.removed_at and notice.removed_at > last)
-        ):
-            continue
         deadline = LAWS.get(notice.law)
         out.append(
             {
@@ -268,7 +298,21 @@ def _notices(session: Session, case: Case, now: datetime) -> list[dict[str, Any]
                 "removed": notice.removed_at,
             }
         )
-    return out
+    return out, [u.id for u in untold]
+
+
+def _sent_before(session: Session, case: Case) -> int:
+    """How many of the case's notices were sent and told to her in an earlier alert."""
+    return len(
+        set(
+            session.scalars(
+                select(NoticeEvent.notice_id)
+                .join(Notice, Notice.id == NoticeEvent.notice_id)
+                .join(AlertedEvent, AlertedEvent.event_id == NoticeEvent.id)
+                .where(Notice.case_id == case.id, NoticeEvent.status == "sent")
+            )
+        )
+    )
 
 
 def render(language: str, context: dict[str, Any]) -> tuple[str, str]:

@@ -470,16 +470,20 @@ def alerts_send(ctx: click.Context) -> None:
 @click.pass_context
 @friendly_errors
 def alerts_preview(ctx: click.Context, case_id: int) -> None:
-    """Show the alert the case's confirmed hits not yet announced would make (nothing is sent)."""
+    """Show the alert that would go out now for the case's confirmed hits and notices not
+    yet told to her (nothing is sent)."""
     from monitor import alerts
 
     draft = alerts.preview_alert(get_app(ctx), case_id)
     if draft is None:
-        click.echo(f"case {case_id}: no confirmed hit waits to be announced")
+        click.echo(
+            f"case {case_id}: nothing to tell her: no confirmed hit waits to be announced"
+            " and no notice was sent or acted on since her last alert"
+        )
         return
     click.echo(f"To: {draft.recipient or '(no address: set --email or --alert-to)'}")
     click.echo(f"Subject: {draft.subject}")
-    click.echo(f"Hits: {', '.join(map(str, draft.hit_ids))}")
+    click.echo(f"Hits: {', '.join(map(str, draft.hit_ids)) or 'none new'}")
     click.echo("")
     click.echo(draft.body)
 
@@ -566,6 +570,32 @@ def recipients_find(ctx: click.Context, url: str, as_json: bool) -> None:
             r.found_at,
         )
     Console(width=max(140, Console().width)).print(table)
+    click.echo(
+        "Search engines get de-listing requests separately: monitor recipients search-engines"
+    )
+
+
+@recipients_group.command("search-engines")
+@click.option("--gdpr", is_flag=True, help="Their GDPR Art. 17 forms (EU, EEA and UK cases).")
+@click.option("--json", "as_json", is_flag=True, help="A JSON array, for scripts.")
+@click.pass_context
+@friendly_errors
+def recipients_search_engines(ctx: click.Context, gdpr: bool, as_json: bool) -> None:
+    """The search engines de-listing requests go to (--law delisting), with their forms."""
+    from monitor import recipients
+
+    engines = recipients.search_engines(get_app(ctx), gdpr=gdpr)
+    if as_json:
+        click.echo(json.dumps([r.to_json() for r in engines], indent=2))
+        return
+    for r in engines:  # plain lines: the addresses are copied whole
+        click.echo(f"{r.domain}: {r.name} ({r.source}, checked {r.found_at})")
+        for label, value in (("form", r.form_url), ("email", r.email)):
+            if value:
+                click.echo(f"  {label}: {value}")
+    click.echo(
+        "Forms move: check each before use (monitor recipients set DOMAIN --kind search-engine)."
+    )
 
 
 # -- takedown notices -------------------------------------------------------------------------
@@ -581,7 +611,8 @@ def takedowns_group() -> None:
 @click.pass_context
 @friendly_errors
 def takedowns_draft(ctx: click.Context, case_id: int, law: str, language: str | None) -> None:
-    """Draft one notice per site for the case's confirmed hits not yet noticed under LAW."""
+    """Draft one notice per site for the case's confirmed hits not yet noticed under LAW
+    (--law delisting: one per search engine, for all the sites)."""
     from monitor import takedowns
 
     app = get_app(ctx)
@@ -673,6 +704,19 @@ def takedowns_ack(ctx: click.Context, notice_id: int) -> None:
 
     tracking.acknowledge(get_app(ctx), notice_id)
     click.echo(f"notice {notice_id}: acknowledged")
+
+
+@takedowns_group.command("mark-removed")
+@click.argument("notice_id", type=int)
+@click.option("--detail", help="What the recipient said (e.g. 'de-listed, their ref 123').")
+@click.pass_context
+@friendly_errors
+def takedowns_mark_removed(ctx: click.Context, notice_id: int, detail: str | None) -> None:
+    """Record a removal (or a search engine's de-listing) the recipient confirmed."""
+    from monitor import tracking
+
+    tracking.mark_removed(get_app(ctx), notice_id, detail)
+    click.echo(f"notice {notice_id}: removed")
 
 
 @takedowns_group.command("timeline")

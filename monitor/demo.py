@@ -186,6 +186,14 @@ def takedown(
         )
     if not ids:
         return False
+    step(out, f"monitor takedowns draft {case_id} --law delisting   (search engines, separately)")
+    for notice_id in takedowns.draft_notices(app, case_id, "delisting"):
+        notice = takedowns.get_notice(app, notice_id)
+        out.print(
+            f"  notice {notice.id}: {notice.recipient['name']} <{notice.recipient.get('form_url')}>"
+            f", {len(notice.hit_ids)} hits (check the form before use)",
+            markup=False,
+        )
     first = takedowns.get_notice(app, ids[0])
     step(out, f"monitor takedowns mark-sent {first.id}")
     takedowns.mark_sent(app, first.id)

@@ -10,6 +10,12 @@ In this order, each step adding what it finds:
 4. RDAP for the domain's registrar and its abuse contact;
 5. ``abuse@<domain>`` when nothing above gave an address, marked as a guess.
 
+Search engines are separate recipients (``search_engines``): a de-listing request hides
+the pages from an engine's results whoever hosts them. They come from
+``monitor/data/search_engines.json`` (checked on the date it gives: forms move), each
+replaced by an analyst's override of kind ``search-engine`` for the same domain, and
+joined by any other such override.
+
 What RDAP and the CDN table say is cached per host with the date it was found
 (``recipient_cache``), and looked up again after ``CACHE_DAYS``. The RDAP servers are
 found through the IANA bootstrap files (``MONITOR_RDAP_BOOTSTRAP``; the tests serve
@@ -41,8 +47,9 @@ from monitor.netguard import IPNetwork
 CACHE_DAYS = 30
 RDAP_TIMEOUT = 10.0
 RDAP_MAX_BYTES = 1024 * 1024
-KINDS = ("platform", "host", "cdn", "registrar", "agent", "other")
+KINDS = ("platform", "host", "cdn", "registrar", "agent", "search-engine", "other")
 CDNS = Path(__file__).resolve().parent / "data" / "cdns.json"
+SEARCH_ENGINES = Path(__file__).resolve().parent / "data" / "search_engines.json"
 
 
 @dataclass(frozen=True)
@@ -51,9 +58,10 @@ class Recipient:
     name: str
     email: str | None
     form_url: str | None
-    source: str  # override | cdn | rdap-ip | rdap-domain | guess
+    source: str  # override | cdn | rdap-ip | rdap-domain | guess | bundled
     guess: bool = False
     found_at: str = ""  # ISO date the information was found
+    domain: str = ""  # a search engine's domain (its notices are filed under it)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,6 +121,43 @@ def _domain(value: str) -> str:
     return value
 
 
+# -- search engines ------------------------------------------------------------------------------
+
+
+def search_engines(app: App, *, gdpr: bool = False) -> list[Recipient]:
+    """The search engines a de-listing request goes to: the bundled table, where an
+    analyst's ``search-engine`` override for the same domain replaces an entry, plus the
+    other such overrides. ``gdpr``: the engine's GDPR Art. 17 form rather than its
+    worldwide form for intimate images (when the table has one)."""
+    table = json.loads(SEARCH_ENGINES.read_text(encoding="utf-8"))
+    engines = {
+        e["domain"]: Recipient(
+            "search-engine",
+            e["name"],
+            e.get("email"),
+            (e.get("gdpr_form") if gdpr else None) or e.get("form"),
+            "bundled",
+            found_at=table["checked"],
+            domain=e["domain"],
+        )
+        for e in table["engines"]
+    }
+    with app.db.session() as session:
+        for row in session.scalars(
+            select(RecipientOverride).where(RecipientOverride.kind == "search-engine")
+        ):
+            engines[row.domain] = Recipient(
+                "search-engine",
+                row.name,
+                row.email,
+                row.form_url,
+                "override",
+                found_at=row.updated_at.date().isoformat(),
+                domain=row.domain,
+            )
+    return [engines[d] for d in sorted(engines)]
+
+
 # -- discovery ----------------------------------------------------------------------------------
 
 
@@ -139,7 +184,10 @@ def find_recipients(
         overrides = {
             row.domain: row
             for row in session.scalars(
-                select(RecipientOverride).where(RecipientOverride.domain.in_(candidates))
+                select(RecipientOverride).where(
+                    RecipientOverride.domain.in_(candidates),
+                    RecipientOverride.kind != "search-engine",
+                )
             )
         }
         for domain in candidates:  # the most specific first

@@ -1,5 +1,8 @@
 """Takedown notice drafts: a case's confirmed hits, grouped per site, to the recipient that
 discovery finds first (``monitor.recipients``), under a legal basis, in English or Spanish.
+A de-listing request (``delisting``: the search engine's policy on intimate images, and
+GDPR Art. 17 for a case in the EU, the EEA or the UK) goes instead to each search
+engine, one per engine for all the sites, filed under the engine's domain.
 
 Each legal basis is a template (``monitor/templates/<language>/notice_<law>.txt``) that
 lists what its law requires; whatever the system does not know (a signature, an
@@ -28,7 +31,7 @@ from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import Hit, Image, Notice, NoticeHit, Sighting, utcnow
 from monitor.errors import InvalidInput
-from monitor.recipients import Fetch, Recipient, Resolve, find_recipients
+from monitor.recipients import Fetch, Recipient, Resolve, find_recipients, search_engines
 from monitor.tracking import add_event, require_notice
 
 #: Legal bases, with the removal deadline their law sets (None: "without undue delay").
@@ -36,10 +39,19 @@ LAWS: dict[str, timedelta | None] = {
     "us-take-it-down": timedelta(hours=48),
     "dmca": None,
     "eu-dsa": None,
+    "uk-iic": timedelta(hours=48),
     "ar-olimpia": None,
     "es-197-7": None,
+    "delisting": None,
     "generic": None,
 }
+#: Legal bases whose notices go to search engines, not to the sites' recipients.
+DELISTING = frozenset({"delisting"})
+#: Where the GDPR (or the UK GDPR) gives her the right to erasure (Art. 17).
+GDPR_COUNTRIES = frozenset(
+    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE"
+    " IS LI NO GB".split()
+)
 
 
 @dataclass(frozen=True)
@@ -74,21 +86,12 @@ def draft_notices(
     if law not in LAWS:
         raise InvalidInput(f"law must be one of {', '.join(LAWS)}")
     now = now or utcnow()
+    if law in DELISTING:
+        return _draft_delisting(app, case_id, law, language, now)
     with app.db.session() as session:
         case = require_case(session, case_id)
         language = language or case.language
-        covered = (
-            select(NoticeHit.hit_id)
-            .join(Notice, Notice.id == NoticeHit.notice_id)
-            .where(Notice.law == law)
-        )
-        rows = session.execute(
-            select(Hit, Sighting, Image.sha256)
-            .join(Sighting, Sighting.id == Hit.sighting_id)
-            .join(Image, Image.id == Sighting.image_id)
-            .where(Hit.case_id == case_id, Hit.status == "confirmed", Hit.id.not_in(covered))
-            .order_by(Sighting.page_url, Sighting.image_url, Hit.id)
-        ).all()
+        rows = _uncovered(session, case_id, law)
     groups: dict[str, list[Any]] = defaultdict(list)
     for hit, sighting, sha256 in rows:
         groups[(urlsplit(sighting.page_url).hostname or "").lower()].append((hit, sighting, sha256))
@@ -106,11 +109,59 @@ def draft_notices(
     return created
 
 
+def _uncovered(session: Any, case_id: int, law: str, host: str | None = None) -> list[Any]:
+    """The case's confirmed hits (with their sighting and sha256) that no notice under
+    ``law`` (to ``host``, when given) covers yet."""
+    covered = (
+        select(NoticeHit.hit_id)
+        .join(Notice, Notice.id == NoticeHit.notice_id)
+        .where(Notice.law == law)
+    )
+    if host is not None:
+        covered = covered.where(Notice.host == host)
+    return list(
+        session.execute(
+            select(Hit, Sighting, Image.sha256)
+            .join(Sighting, Sighting.id == Hit.sighting_id)
+            .join(Image, Image.id == Sighting.image_id)
+            .where(Hit.case_id == case_id, Hit.status == "confirmed", Hit.id.not_in(covered))
+            .order_by(Sighting.page_url, Sighting.image_url, Hit.id)
+        ).all()
+    )
+
+
+def _draft_delisting(
+    app: App, case_id: int, law: str, language: str | None, now: datetime
+) -> list[int]:
+    """One request per search engine for all the case's confirmed hits it was not asked
+    to de-list yet, whatever site they are on."""
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        language, country = language or case.language, case.country
+    extra = _country(country)
+    created = []
+    for engine in search_engines(app, gdpr=extra["gdpr"]):
+        with app.db.session() as session:
+            members = _uncovered(session, case_id, law, engine.domain)
+        if members:
+            created.append(
+                _create(
+                    app, case_id, law, language, engine.domain, members, engine.to_json(), now,
+                    extra=extra,
+                )
+            )  # fmt: skip
+    return created
+
+
+def _country(country: str | None) -> dict[str, Any]:
+    return {"country": country, "gdpr": (country or "").upper() in GDPR_COUNTRIES}
+
+
 def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
     """A new draft for a notice's hits, the notice marked escalated: first a re-notice to
     the same recipient; when that one was ignored too, the next recipient discovery found
     that no notice of the chain went to yet (host → network → registrar), or the same one
-    again when there is none."""
+    again when there is none. A de-listing request is only ever re-sent to its engine."""
     now = now or utcnow()
     with app.db.session() as session:
         notice = require_notice(session, notice_id)
@@ -130,9 +181,9 @@ def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
             .order_by(Sighting.page_url, Sighting.image_url, Hit.id)
         ).all()
         same = dict(notice.recipient)
-    recipients = find_recipients(app, members[0][1].page_url, now=now)
     following = None
-    if times >= 2:  # re-noticed already: on to the next recipient
+    if times >= 2 and law not in DELISTING:  # re-noticed already: on to the next recipient
+        recipients = find_recipients(app, members[0][1].page_url, now=now)
         following = next(
             (
                 r.to_json()
@@ -141,7 +192,11 @@ def escalate(app: App, notice_id: int, now: datetime | None = None) -> int:
             ),
             None,
         )
-    new_id = _create(app, case_id, law, language, host, members, following or same, now, notice_id)
+    with app.db.session() as session:
+        extra = _country(require_case(session, case_id).country)
+    new_id = _create(
+        app, case_id, law, language, host, members, following or same, now, notice_id, extra
+    )
     with app.db.session() as session:
         notice = require_notice(session, notice_id)
         target = following or same
@@ -167,6 +222,7 @@ def _create(
     recipient: dict[str, Any],
     now: datetime,
     follows_id: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> int:
     items, seen = [], set()
     for hit, sighting, sha256 in members:
@@ -194,6 +250,9 @@ def _create(
             "org_name": app.config.org_name,
             "org_email": app.config.org_email,
             "deadline": now + deadline if deadline else None,
+            "country": None,
+            "gdpr": False,
+            **(extra or {}),
         },
     )
     with app.db.session() as session:

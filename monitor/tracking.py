@@ -11,6 +11,12 @@ as the crawler, and decides by hash: a 404/410, or an answer that is not the sam
 (another image, a "removed" page), counts as removed; the same image, also after
 redirects, does not; an error decides nothing. A reappearance makes the case's alert
 announce those hits again.
+
+A recipient's own word counts too: ``mark_removed`` records a removal (or a search
+engine's de-listing) it confirmed. A de-listing request is re-checked only until it is
+removed: the images going from the site makes it moot, but the engine's removal of the
+results cannot be checked from here (the system never queries search engines), so a
+de-listed result whose page is still online is not a reappearance.
 """
 
 from __future__ import annotations
@@ -83,6 +89,21 @@ def acknowledge(app: App, notice_id: int, now: datetime | None = None) -> None:
         audit.record(session, app.actor, "takedowns.acknowledge", "notice", notice_id)
 
 
+def mark_removed(
+    app: App, notice_id: int, detail: str | None = None, now: datetime | None = None
+) -> None:
+    """Record that the recipient removed the content (or de-listed it), on its word."""
+    with app.db.session() as session:
+        notice = require_notice(session, notice_id)
+        if notice.status not in ("sent", "acknowledged", "escalated", "reappeared"):
+            raise InvalidInput(
+                f"notice {notice_id} is {notice.status}: only a sent notice is marked removed"
+            )
+        notice.removed_at = now or utcnow()
+        add_event(session, notice, "removed", app.actor, notice.removed_at, detail or "on its word")
+        audit.record(session, app.actor, "takedowns.mark_removed", "notice", notice_id)
+
+
 def timeline(app: App, notice_id: int) -> list[tuple[datetime, str, str | None, str]]:
     with app.db.session() as session:
         require_notice(session, notice_id)
@@ -113,15 +134,19 @@ class CheckResult:
 
 def recheck(app: App, now: datetime | None = None, fetch: Fetch | None = None) -> list[CheckResult]:
     """Re-check every tracked notice; escalate those still online after the delay."""
-    from monitor.takedowns import escalate  # takedowns drafts; tracking decides when
+    from monitor.takedowns import DELISTING, escalate  # takedowns drafts; tracking decides when
 
     now = now or utcnow()
     fetch = fetch or (lambda url: fetch_image(app, url))
     results = []
     with app.db.session() as session:
-        notices = session.scalars(
-            select(Notice).where(Notice.status.in_(TRACKED)).order_by(Notice.id)
-        ).all()
+        notices = [
+            n
+            for n in session.scalars(
+                select(Notice).where(Notice.status.in_(TRACKED)).order_by(Notice.id)
+            )
+            if not (n.law in DELISTING and n.status == "removed")
+        ]
         targets = {n.id: _targets(session, n.id) for n in notices}
     for notice_id, urls in targets.items():
         result = CheckResult(notice_id, "unknown")

@@ -218,7 +218,10 @@ def test_preview_and_preferences_from_the_cli(sqlite_env: Env) -> None:
         env.cli("case", "add", "P", "--alerts", "daily", "--country", "ar", check=True).stdout
     )
     hits = make_hits(env, case_id, {"a": ["31" * 32]})
-    assert "no confirmed hit waits" in env.cli("alerts", "preview", str(case_id), check=True).stdout
+    assert (
+        "no confirmed hit waits to be announced"
+        in env.cli("alerts", "preview", str(case_id), check=True).stdout
+    )
     confirm_hits(env.app, hits)
     shown = env.cli("alerts", "preview", str(case_id), check=True).stdout
     assert "To: (no address" in shown and "Subject: An update on your request" in shown

@@ -154,3 +154,57 @@ def test_migration_0004_keeps_every_row_both_ways(database_url: str) -> None:
         check_schema(database)
     finally:
         database.dispose()
+
+
+def test_migration_0009_counts_what_earlier_alerts_told(database_url: str) -> None:
+    """0009 records the notices' steps told before it (up to each case's last alert) as
+    told, so no alert repeats them; a removal after that alert is still news."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import text
+
+    from monitor.db.models import Case, Notice, NoticeEvent, OutboxMessage
+
+    database = Database(database_url)
+    t0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    try:
+        upgrade(database, "0008")
+        with database.session() as session:
+            case = Case(name_enc=b"x", language="en", status="open", created_at=t0)
+            session.add(case)
+            session.flush()
+            notice = Notice(
+                case_id=case.id, host="h.test", law="generic", language="en", recipient={},
+                subject="s", body_enc=b"b", missing=[], status="removed", created_at=t0,
+                created_by="a", sent_at=t0,
+            )  # fmt: skip
+            session.add(notice)
+            session.flush()
+            for status, hours in (("draft", 0), ("sent", 1), ("removed", 30)):
+                session.add(
+                    NoticeEvent(
+                        notice_id=notice.id, at=t0 + timedelta(hours=hours), status=status,
+                        actor="a",
+                    )
+                )  # fmt: skip
+            for hours in (0, 2):  # two alerts: the last one after the notice was sent
+                session.add(
+                    OutboxMessage(
+                        case_id=case.id, kind="alert", recipient_enc=b"r", subject="s",
+                        body_enc=b"b", status="sent", attempts=1,
+                        next_attempt_at=t0 + timedelta(hours=hours),
+                        created_at=t0 + timedelta(hours=hours),
+                    )
+                )  # fmt: skip
+        upgrade(database)
+        with database.engine.connect() as connection:
+            told = connection.execute(
+                text(
+                    "SELECT e.status, o.created_at FROM alerted_events a"
+                    " JOIN notice_events e ON e.id = a.event_id JOIN outbox o ON o.id = a.outbox_id"
+                )
+            ).all()
+        assert [status for status, _ in told] == ["sent"]  # the removal is still news
+        assert len(told) == 1 and str(told[0][1]).startswith("2026-11-01 14:00")
+    finally:
+        database.dispose()

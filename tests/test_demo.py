@@ -37,6 +37,7 @@ def test_the_demo_closes_the_loop(tmp_path: Path) -> None:
         r"notice 1: 127\.0\.0\.1 → Sample hosting, abuse desk <abuse@hosting\.example>", out
     )
     assert "missing: " in out and "signature" in out
+    assert re.search(r"notice \d+: Google Search <https://support\.google\.com/", out)  # de-listing
     assert "notice 1: removed" in out
     assert re.search(r"draft .*\n.*sent .*\n.*removed +recheck", out)
     assert (tmp_path / "var" / "demo.db").exists()

@@ -22,7 +22,7 @@ from monitor.recording import Observation, record_page
 from monitor.review import confirm_hits
 from monitor.sites import add_site
 from monitor.takedowns import draft_notices, get_notice, mark_sent
-from monitor.tracking import recheck, removal_stats, timeline
+from monitor.tracking import mark_removed, recheck, removal_stats, timeline
 
 ASTRONAUT = (PHOTOS / "astronaut.jpg").read_bytes()
 COFFEE = (PHOTOS / "coffee.jpg").read_bytes()
@@ -128,7 +128,13 @@ def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
     assert get_notice(app, notice_id).recipient["email"] == "abuse@net.example"
     t0 = utcnow()
     mark_sent(app, notice_id, t0)
-    assert queue_alerts(app, t0).queued  # she was told about these hits
+    first = preview_alert(app, case_id, t0)
+    assert first is not None and first.hit_ids == tuple(hits) and len(first.event_ids) == 1
+    assert (
+        "a removal request to the website's hosting provider under the site's own rules"
+        in first.body
+    )
+    assert queue_alerts(app, t0).queued  # she was told about these hits and the notice
 
     # Both images still served: online, nothing changes.
     (check,) = recheck(app, t0 + timedelta(hours=1))
@@ -141,6 +147,13 @@ def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
     assert check.outcome == "removed"
     assert sorted(check.verdicts.values()) == ["different", "gone"]
     assert get_notice(app, notice_id).status == "removed"
+    # Good news is news: an update of its own, though no new copy was found; told once.
+    update = preview_alert(app, case_id, t0 + timedelta(hours=30))
+    assert update is not None and update.hit_ids == () and len(update.event_ids) == 1
+    assert "We have found no new copies since our last update." in update.body
+    assert "Removed on" in update.body and "localhost" not in update.body
+    assert len(queue_alerts(app, t0 + timedelta(hours=30)).queued) == 1
+    assert preview_alert(app, case_id, t0 + timedelta(hours=31)) is None
 
     # Re-posted behind a redirect (same bytes elsewhere): reappeared, and her next alert
     # announces these hits again.
@@ -151,12 +164,8 @@ def test_removal_reappearance_and_statistics(env: Env, images: Images) -> None:
         assert session.scalar(select(AlertedHit.hit_id).where(AlertedHit.hit_id.in_(hits))) is None
     # Her next alert re-announces them and says what was done (never the site's name).
     draft = preview_alert(app, case_id, t0 + timedelta(hours=41))
-    assert draft is not None and draft.hit_ids == tuple(hits)
-    assert (
-        "a removal request to the website's hosting provider under the site's own rules"
-        in draft.body
-    )
-    assert "Removed on" in draft.body and "localhost" not in draft.body
+    assert draft is not None and draft.hit_ids == tuple(hits) and draft.event_ids == ()
+    assert "the 1 sent before is being followed" in draft.body and "localhost" not in draft.body
     statuses = [status for _at, status, _detail, _actor in timeline(app, notice_id)]
     assert statuses == ["draft", "sent", "removed", "reappeared"]
 
@@ -228,3 +237,37 @@ def test_still_online_re_notice_then_escalate_to_the_next_recipient(
     assert escalated.recipient["email"] == "abuse@registrar.example"  # network → registrar
     assert escalated.status == "draft" and escalated.hit_ids == get_notice(app, first).hit_ids
     assert "escalated to Loop Registrar" in timeline(app, second)[-1][2]
+
+
+def test_delisting_is_re_sent_to_its_engine_and_not_rechecked_once_delisted(
+    env: Env, images: Images
+) -> None:
+    case_id, hits = setup_case(env, images)
+    app = env.app
+    bing, google = draft_notices(
+        app, case_id, "delisting", fetch=fake_rdap, resolve=lambda h: ["127.0.0.1"]
+    )
+    assert get_notice(app, google).host == "google.com" and get_notice(app, google).hit_ids == hits
+    t0 = utcnow()
+    mark_sent(app, bing, t0)
+    mark_sent(app, google, t0)
+    mark_removed(app, google, "de-listed", t0 + timedelta(days=1))
+
+    # Google de-listed them: the pages still online do not make it a reappearance, and
+    # it is not re-checked. Bing ignored it: a re-notice to Bing, again and again, never
+    # to the site's hosting network or registrar.
+    (check,) = recheck(app, t0 + timedelta(days=8))
+    assert (check.notice_id, check.outcome) == (bing, "online") and check.escalated_to
+    again = get_notice(app, check.escalated_to)
+    assert again.host == "bing.com" and again.recipient["kind"] == "search-engine"
+    mark_sent(app, again.id, t0 + timedelta(days=8))
+    (check,) = recheck(app, t0 + timedelta(days=16))
+    third = get_notice(app, check.escalated_to)  # type: ignore[arg-type]
+    assert third.recipient == again.recipient and "re-notice to" in timeline(app, again.id)[-1][2]
+    assert get_notice(app, google).status == "removed"
+
+    # The images gone from the site: the de-listing request is moot, marked removed.
+    images.routes = {}
+    mark_sent(app, third.id, t0 + timedelta(days=16))
+    outcomes = {r.notice_id: r.outcome for r in recheck(app, t0 + timedelta(days=17))}
+    assert outcomes == {third.id: "removed"}

@@ -290,6 +290,17 @@ class AlertedHit(Base):
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
 
 
+class AlertedEvent(Base):
+    """A notice's step (sent, removed) told to the victim, by which message: each once."""
+
+    __tablename__ = "alerted_events"
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("notice_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), index=True)
+
+
 class Delivery(Base):
     """The delivery log: every attempt to send an outbox message, and how it went."""
 
