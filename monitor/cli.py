@@ -766,13 +766,18 @@ def takedowns_stats(ctx: click.Context) -> None:
 
 # -- demo ---------------------------------------------------------------------------------
 @main.command()
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Keep the sample site up afterwards (until Ctrl-C), to try the commands on it.",
+)
 @click.pass_context
 @friendly_errors
-def demo(ctx: click.Context) -> None:
+def demo(ctx: click.Context, serve: bool) -> None:
     """Run the whole path on a bundled sample site served on 127.0.0.1."""
     from monitor.demo import run_demo
 
-    sys.exit(run_demo())
+    sys.exit(run_demo(serve=serve))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,13 +2,17 @@
 
 A fresh SQLite database under ./var, a sample case whose hashes come from
 sample photos, the bundled sample site served on 127.0.0.1, one crawl, and the
-hits it found. Each step prints the CLI command that does the same.
+hits it found. Each step prints the CLI command that does the same. With ``serve``, the
+sample site stays up afterwards (until Ctrl-C), so that the same commands can be tried on
+the demo database from another terminal, the re-check included.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import signal
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,7 +47,7 @@ def demo_config() -> Config:
     )
 
 
-def run_demo() -> int:
+def run_demo(serve: bool = False) -> int:
     out = Console(highlight=False, width=max(Console().width, 150))
     started = time.monotonic()
     config = demo_config()
@@ -151,6 +155,15 @@ def run_demo() -> int:
             " --status new   (the review queue; --json for scripts)"
         )
         ok = run.status == "completed" and views and draft is not None and removed
+        if serve and ok:
+            out.print(
+                f"\nThe sample site stays up at {url} until Ctrl-C. In another terminal:\n"
+                f"  export MONITOR_DATABASE_URL={config.database_url}"
+                " MONITOR_ALLOWED_ADDRESSES=127.0.0.1/32 MONITOR_RDAP_BOOTSTRAP=http://127.0.0.1:9/\n"
+                "  .venv/bin/monitor hits list --status new · .venv/bin/monitor takedowns recheck",
+                markup=False,
+            )
+            wait_for_interrupt()
         return 0 if ok else 1
     finally:
         stack.close()
@@ -229,6 +242,19 @@ def hits_by_sighting(views: list[HitView], origin: str) -> Table:
             ",".join(map(str, row["ids"])),  # type: ignore[call-overload]
         )
     return table
+
+
+def wait_for_interrupt() -> None:
+    """Block until Ctrl-C (SIGINT) or SIGTERM."""
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def step(out: Console, command: str) -> None:
