@@ -3,12 +3,14 @@
 In this order, each step adding what it finds:
 
 1. the analysts' own table of per-domain overrides (``monitor recipients set``), for the
-   host and each parent domain — known platforms' forms and agents go there;
-2. a CDN in front of the site (its published address ranges, ``monitor/data/cdns.json``):
+   host and each parent domain — designated agents and the forms the NGO uses go there;
+2. known platforms' own channels (``monitor/data/platforms.json``, checked on the date it
+   gives), for the host and each parent domain, unless an override names that domain;
+3. a CDN in front of the site (its published address ranges, ``monitor/data/cdns.json``):
    its abuse form, which forwards to the real host;
-3. RDAP (RFC 9083) for the abuse contact of the network the host's address is in;
-4. RDAP for the domain's registrar and its abuse contact;
-5. ``abuse@<domain>`` when nothing above gave an address, marked as a guess.
+4. RDAP (RFC 9083) for the abuse contact of the network the host's address is in;
+5. RDAP for the domain's registrar and its abuse contact;
+6. ``abuse@<domain>`` when nothing above gave an address, marked as a guess.
 
 Search engines are separate recipients (``search_engines``): a de-listing request hides
 the pages from an engine's results whoever hosts them. They come from
@@ -50,6 +52,7 @@ RDAP_MAX_BYTES = 1024 * 1024
 KINDS = ("platform", "host", "cdn", "registrar", "agent", "search-engine", "other")
 CDNS = Path(__file__).resolve().parent / "data" / "cdns.json"
 SEARCH_ENGINES = Path(__file__).resolve().parent / "data" / "search_engines.json"
+PLATFORMS = Path(__file__).resolve().parent / "data" / "platforms.json"
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ class Recipient:
     name: str
     email: str | None
     form_url: str | None
-    source: str  # override | cdn | rdap-ip | rdap-domain | guess | bundled
+    source: str  # override | known-platform | cdn | rdap-ip | rdap-domain | guess | bundled
     guess: bool = False
     found_at: str = ""  # ISO date the information was found
     domain: str = ""  # a search engine's domain (its notices are filed under it)
@@ -203,6 +206,20 @@ def find_recipients(
                         found_at=row.updated_at.date().isoformat(),
                     )
                 )
+        known = _known_platforms()
+        for domain in candidates:
+            platform = known.get(domain)
+            if platform is not None and domain not in overrides:
+                found.append(
+                    Recipient(
+                        "platform",
+                        platform["name"],
+                        platform.get("email"),
+                        platform.get("form"),
+                        "known-platform",
+                        found_at=platform["checked"],
+                    )
+                )
         cached = session.scalar(select(RecipientCache).where(RecipientCache.host == host))
         if cached is not None and now - cached.found_at < timedelta(days=CACHE_DAYS):
             discovered = [Recipient(**r) for r in cached.recipients]
@@ -293,6 +310,17 @@ def _registered(host: str) -> str:
     ``example.co.uk`` gives ``co.uk``, so a guess from it is marked as such)."""
     labels = host.split(".")
     return ".".join(labels[-2:]) if len(labels) >= 2 else host
+
+
+@functools.cache
+def _known_platforms() -> dict[str, dict[str, Any]]:
+    """The known platforms' table, read once: domain -> its entry (with the date checked)."""
+    table = json.loads(PLATFORMS.read_text(encoding="utf-8"))
+    return {
+        domain: {**entry, "checked": table["checked"]}
+        for entry in table["platforms"]
+        for domain in entry["domains"]
+    }
 
 
 @functools.cache

@@ -140,6 +140,23 @@ def test_discovery_in_order_and_cached(env: Env, rdap: Rdap) -> None:
     ]
 
 
+def test_known_platforms_after_overrides_before_discovery(env: Env) -> None:
+    env.reconfigure(MONITOR_RDAP_BOOTSTRAP="http://127.0.0.1:9/")  # nothing listens there
+    no_dns = {"www.facebook.com": [], "cdn.pornhub.com": []}.__getitem__
+    found = find_recipients(env.app, "https://www.facebook.com/photo/1", resolve=no_dns)
+    assert (found[0].kind, found[0].source, found[0].found_at) == (
+        "platform",
+        "known-platform",
+        "2026-11-28",
+    )
+    assert found[0].form_url == "https://www.facebook.com/help/contact/567360146613371"
+    # An analyst's override for the domain takes its place.
+    set_override(env.app, "pornhub.com", kind="platform", name="Trusted flagger channel",
+                 email="tf@pornhub.example")  # fmt: skip
+    found = find_recipients(env.app, "https://cdn.pornhub.com/v.jpg", resolve=no_dns)
+    assert [(r.source, r.email) for r in found] == [("override", "tf@pornhub.example")]
+
+
 def test_rdap_failures_are_not_fatal(env: Env) -> None:
     env.reconfigure(MONITOR_RDAP_BOOTSTRAP="http://127.0.0.1:9/")  # nothing listens there
     found = find_recipients(env.app, "http://a.example.test/x", resolve=lambda host: ["127.0.0.5"])
