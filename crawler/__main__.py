@@ -16,7 +16,7 @@ from scrapy.settings import Settings
 
 from crawler.settings import site_settings
 from monitor.app import bootstrap
-from monitor.runs import finish_run, get_run
+from monitor.runs import cancel_requested, finish_run, get_run
 from monitor.sites import get_site
 
 logger = logging.getLogger(__name__)
@@ -52,12 +52,18 @@ def main(argv: list[str] | None = None) -> int:
         process = CrawlerProcess(settings)
         process.crawl("watchlist", site=str(site.id), run_id=run.id)
         process.start()
+    except KeyboardInterrupt:  # SIGINT before Scrapy's own handler was installed
+        finish_run(app, run.id, "cancelled")
     except Exception as exc:  # the run must not stay "running" after a crash
         logger.exception("crawl run %s failed", run.id)
         finish_run(app, run.id, f"error: {type(exc).__name__}")
     final = get_run(app, run.id)
     if final.status in ("queued", "running"):
-        finish_run(app, run.id, "error: crawl ended without a finish reason")
+        # Stopped before Scrapy could say why (e.g. while starting): by its supervisor?
+        stopped = cancel_requested(app, run.id)
+        finish_run(
+            app, run.id, "cancelled" if stopped else "error: crawl ended without a finish reason"
+        )
         final = get_run(app, run.id)
     app.close()
     return 0 if final.status == "completed" else 1

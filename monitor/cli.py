@@ -280,6 +280,12 @@ def site() -> None:
     is_flag=True,
     help="Allow private, loopback and link-local addresses (e.g. a test site).",
 )
+@click.option(
+    "--schedule", help="'every 6h' or a crontab line (default: its group's, else MONITOR_SCHEDULE)."
+)
+@click.option("--jitter", type=click.IntRange(min=0), help="Seconds of random delay per start.")
+@click.option("--group", help="A group of sites sharing a schedule (monitor group set).")
+@click.option("--time-budget", type=click.IntRange(min=1), help="Seconds a run may take.")
 @click.pass_context
 @friendly_errors
 def site_add(
@@ -292,6 +298,10 @@ def site_add(
     crawl_delay: float,
     ignore_robots: bool,
     allow_private: bool,
+    schedule: str | None,
+    jitter: int | None,
+    group: str | None,
+    time_budget: int | None,
 ) -> None:
     """Add a site to the watchlist; prints its id."""
     click.echo(
@@ -305,6 +315,10 @@ def site_add(
             crawl_delay=crawl_delay,
             obey_robots=not ignore_robots,
             allow_private=allow_private,
+            schedule=schedule,
+            jitter=jitter,
+            group=group,
+            time_budget=time_budget,
         )
     )
 
@@ -313,19 +327,28 @@ def site_add(
 @click.pass_context
 @friendly_errors
 def site_list(ctx: click.Context) -> None:
-    """List the watchlist."""
-    table = Table("id", "name", "start URL", "pages", "depth", "robots", "private")
-    for view in sites.list_sites(get_app(ctx)):
+    """List the watchlist, with each site's schedule and state."""
+    from monitor.db.models import Site
+    from monitor.schedules import site_schedule
+
+    app = get_app(ctx)
+    table = Table("id", "name", "start URL", "group", "schedule", "state", "pages", "robots",
+                  "private")  # fmt: skip
+    for view in sites.list_sites(app):
+        with app.db.session() as session:
+            schedule = site_schedule(app, session.get(Site, view.id))
         table.add_row(
             str(view.id),
             view.name,
             view.start_urls[0],
+            view.group_name or "",
+            schedule.text + ("" if schedule.source == "site" else f" ({schedule.source})"),
+            "active" if view.enabled else "paused",
             str(view.max_pages),
-            str(view.max_depth),
             "obey" if view.obey_robots else "ignore",
             "allowed" if view.allow_private else "refused",
         )
-    Console().print(table)
+    Console(width=max(140, Console().width)).print(table)
 
 
 # -- crawl ---------------------------------------------------------------------------------
@@ -779,6 +802,9 @@ def demo(ctx: click.Context, serve: bool) -> None:
 
     sys.exit(run_demo(serve=serve))
 
+
+# The operators' commands (schedules, runs, the scheduler daemon, workers) live apart.
+from monitor import cli_ops  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -115,6 +115,41 @@ SETTINGS: tuple[Setting, ...] = (
         "<bundled>",
         'JSON file of support helplines by country code (and "*" for everywhere) named in alerts.',
     ),
+    Setting(
+        "MONITOR_SCHEDULE",
+        "every 1d",
+        "The crawl schedule of sites that have none of their own nor a group's: 'every N'"
+        " with a unit s, m, h, d or w, or a crontab line (UTC).",
+    ),
+    Setting(
+        "MONITOR_SCHEDULE_JITTER",
+        "600",
+        "Seconds of random delay added to each scheduled start, unless a site or its group"
+        " says otherwise.",
+    ),
+    Setting(
+        "MONITOR_RUN_TIME_BUDGET",
+        "3600",
+        "Seconds a crawl run may take unless its site says otherwise; then it closes itself"
+        " (killed if it overruns by the grace period).",
+    ),
+    Setting(
+        "MONITOR_MAX_CRAWLS",
+        "2",
+        "Crawl processes the scheduler runs at once on this machine (without a broker).",
+    ),
+    Setting(
+        "MONITOR_BROKER_URL",
+        "",
+        "Celery broker (redis://… or amqp://…): the scheduler queues runs for `monitor"
+        " worker` processes on any machine. Unset: crawls run as local processes.",
+    ),
+    Setting(
+        "MONITOR_SCHEDULER_INTERVALS",
+        "",
+        "The scheduler's own timings in seconds, e.g. 'heartbeat=5,lock_ttl=30,sync=10,"
+        "dispatch=2,reap=60,lost_after=120,alerts=300,recheck=21600' (the defaults).",
+    ),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -187,6 +222,12 @@ class Config:
     public_url: str = ""
     escalate_days: float = 7.0
     org_email: str = ""
+    schedule: str = "every 1d"
+    schedule_jitter: int = 600
+    run_time_budget: int = 3600
+    max_crawls: int = 2
+    broker_url: str = ""
+    scheduler_intervals: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -217,6 +258,12 @@ class Config:
             rdap_bootstrap=_slash(
                 env.get("MONITOR_RDAP_BOOTSTRAP") or "https://data.iana.org/rdap/"
             ),
+            schedule=_schedule(env.get("MONITOR_SCHEDULE", "").strip() or "every 1d"),
+            schedule_jitter=_int(env, "MONITOR_SCHEDULE_JITTER", 600),
+            run_time_budget=_int(env, "MONITOR_RUN_TIME_BUDGET", 3600),
+            max_crawls=max(1, _int(env, "MONITOR_MAX_CRAWLS", 2)),
+            broker_url=env.get("MONITOR_BROKER_URL", "").strip(),
+            scheduler_intervals=env.get("MONITOR_SCHEDULER_INTERVALS", "").strip(),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -232,12 +279,23 @@ class Config:
             "MONITOR_DNS_TIMEOUT": str(self.dns_timeout),
             "MONITOR_USER_AGENT": self.user_agent,
             "MONITOR_ACTOR": self.actor,
+            "MONITOR_RUN_TIME_BUDGET": str(self.run_time_budget),
         }
         if self.allowed_addresses:
             env["MONITOR_ALLOWED_ADDRESSES"] = ",".join(self.allowed_addresses)
         if self.secret_key:
             env["MONITOR_SECRET_KEY"] = self.secret_key
         return env
+
+
+def _schedule(text: str) -> str:
+    from monitor.errors import InvalidInput
+    from monitor.schedules import parse  # the same rule as a site's --schedule
+
+    try:
+        return parse(text)[0]
+    except InvalidInput as exc:
+        raise ConfigError(f"MONITOR_SCHEDULE: {exc}") from exc
 
 
 def _slash(url: str) -> str:

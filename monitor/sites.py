@@ -28,6 +28,10 @@ class SiteView:
     crawl_delay: float
     allow_private: bool
     enabled: bool
+    schedule: str | None = None
+    jitter: int | None = None
+    group_name: str | None = None
+    time_budget: int | None = None
 
 
 def _host(url: str) -> str:
@@ -59,6 +63,10 @@ def add_site(
     obey_robots: bool = True,
     crawl_delay: float = 1.0,
     allow_private: bool = False,
+    schedule: str | None = None,
+    jitter: int | None = None,
+    group: str | None = None,
+    time_budget: int | None = None,
 ) -> int:
     url = url.strip()
     host = _host(url)
@@ -70,6 +78,7 @@ def add_site(
         raise InvalidInput(f"{exc} (use --allow-private to crawl it anyway)") from exc
     if max_pages < 1 or max_depth < 0 or crawl_delay < 0:
         raise InvalidInput("max pages must be ≥ 1, max depth and crawl delay ≥ 0")
+    schedule, jitter, group, time_budget = _scheduling(schedule, jitter, group, time_budget)
     domains = [host.lower()] + [d for d in map(_domain, allow_domains) if d != host.lower()]
     name = (name or host).strip()
     if not name or name.isdigit():
@@ -84,6 +93,10 @@ def add_site(
         crawl_delay=crawl_delay,
         allow_private=allow_private,
         enabled=True,
+        schedule=schedule,
+        jitter=jitter,
+        group_name=group,
+        time_budget=time_budget,
     )
     try:
         with app.db.session() as session:
@@ -93,6 +106,65 @@ def add_site(
             return site.id
     except IntegrityError:
         raise InvalidInput(f"a site named {name!r} exists already (use --name)") from None
+
+
+def _scheduling(
+    schedule: str | None, jitter: int | None, group: str | None, time_budget: int | None
+) -> tuple[str | None, int | None, str | None, int | None]:
+    from monitor.schedules import parse
+
+    if schedule is not None:
+        schedule = parse(schedule)[0]
+    if jitter is not None and jitter < 0:
+        raise InvalidInput("jitter is a number of seconds ≥ 0")
+    if time_budget is not None and time_budget < 1:
+        raise InvalidInput("a time budget is a number of seconds ≥ 1")
+    group = (group or "").strip() or None
+    return schedule, jitter, group, time_budget
+
+
+#: What ``edit_site`` may change; a value of None puts back the default (its group's, or
+#: the configured one) for schedule, jitter, group and time budget.
+EDITABLE = (
+    "schedule", "jitter", "group", "time_budget", "max_pages", "max_depth", "crawl_delay",
+)  # fmt: skip
+
+
+def edit_site(app: App, ref: str | int, **changes: object) -> list[str]:
+    """Change a site's settings; returns the names of those changed."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise InvalidInput(f"cannot edit {', '.join(sorted(unknown))}")
+    with app.db.session() as session:
+        site = find_site(session, ref)
+        current = {
+            "schedule": site.schedule, "jitter": site.jitter, "group": site.group_name,
+            "time_budget": site.time_budget,
+        }  # fmt: skip
+        merged = {**current, **{k: v for k, v in changes.items() if k in current}}
+        schedule, jitter, group, budget = _scheduling(**merged)  # type: ignore[arg-type]
+        site.schedule, site.jitter, site.group_name, site.time_budget = (
+            schedule, jitter, group, budget
+        )  # fmt: skip
+        for key in ("max_pages", "max_depth", "crawl_delay"):
+            if key in changes:
+                value = changes[key]
+                if not isinstance(value, int | float) or value < (1 if key == "max_pages" else 0):
+                    raise InvalidInput(f"{key.replace('_', ' ')} out of range: {value!r}")
+                setattr(site, key, value)
+        audit.record(session, app.actor, "site.edit", "site", site.id, changed=sorted(changes))
+        return sorted(changes)
+
+
+def set_enabled(app: App, ref: str | int, enabled: bool) -> SiteView:
+    """Pause (False) or resume (True) a site's scheduled crawls."""
+    with app.db.session() as session:
+        site = find_site(session, ref)
+        site.enabled = enabled
+        audit.record(
+            session, app.actor, "site.resume" if enabled else "site.pause", "site", site.id
+        )
+        return view(site)
 
 
 def find_site(session: Session, ref: str | int) -> Site:
@@ -128,4 +200,8 @@ def view(site: Site) -> SiteView:
         crawl_delay=site.crawl_delay,
         allow_private=site.allow_private,
         enabled=site.enabled,
+        schedule=site.schedule,
+        jitter=site.jitter,
+        group_name=site.group_name,
+        time_budget=site.time_budget,
     )

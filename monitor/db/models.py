@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -21,9 +22,12 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
+    Unicode,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -115,8 +119,16 @@ class Site(Base):
     obey_robots: Mapped[bool] = mapped_column(Boolean, default=True)
     crawl_delay: Mapped[float] = mapped_column(Float, default=1.0)
     allow_private: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: False: paused (the scheduler does not start it; run-now still does).
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: "every 6h" or a crontab line; None: its group's, else MONITOR_SCHEDULE.
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    #: Seconds of random delay added to each scheduled start; None: its group's or the default.
+    jitter: Mapped[int | None] = mapped_column(Integer)
+    group_name: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: Seconds a run may take before it is stopped; None: MONITOR_RUN_TIME_BUDGET.
+    time_budget: Mapped[int | None] = mapped_column(Integer)
 
 
 class CrawlRun(Base):
@@ -137,6 +149,55 @@ class CrawlRun(Base):
     hits: Mapped[int] = mapped_column(Integer, default=0)
     new_hits: Mapped[int] = mapped_column(Integer, default=0)
     errors: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    #: schedule | manual | retry
+    trigger: Mapped[str] = mapped_column(String(16), default="manual", server_default="manual")
+    #: Who carries it out: "host:pid" of the supervising process.
+    worker: Mapped[str | None] = mapped_column(String(200))
+    #: Set by ``monitor runs cancel``: the supervisor stops the crawl.
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (
+        # One active run per site, whoever starts it: the database says no to a second.
+        Index(
+            "uq_crawl_runs_active_site",
+            "site_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'running')"),
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+
+class SiteGroup(Base):
+    """A group of sites' schedule and jitter, for those of its sites that have none."""
+
+    __tablename__ = "site_groups"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    jitter: Mapped[int | None] = mapped_column(Integer)
+
+
+class SchedulerLock(Base):
+    """Who runs the scheduler: one row per lock, held while its heartbeat is fresh."""
+
+    __tablename__ = "scheduler_locks"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+#: APScheduler's job store (``SQLAlchemyJobStore``), made here by the migrations like every
+#: other table, with the columns APScheduler 3.x expects.
+apscheduler_jobs = Table(
+    "apscheduler_jobs",
+    Base.metadata,
+    Column("id", Unicode(191), primary_key=True),
+    Column("next_run_time", Float(25), index=True),
+    Column("job_state", LargeBinary, nullable=False),
+)
 
 
 class Image(Base):

@@ -29,7 +29,12 @@ def _init() -> None:
     hashing: BLAS's own threads would only contend with it and with each other over
     products this small (measured: a third of the rate lost on one core)."""
     global _RULE
+    import signal
+
     from threadpoolctl import threadpool_limits
+
+    # A Ctrl-C or a supervisor's SIGINT is the crawl's to handle: it closes the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     from monitor.hashing.rule import DecisionRule
 
