@@ -315,3 +315,83 @@ def scheduler_command(ctx: click.Context, standby: bool) -> None:
     click.echo(f"scheduler {daemon.holder}: crawls run as {mode}; Ctrl-C to stop", err=True)
     daemon.run(standby=standby)
     click.echo("scheduler stopped", err=True)
+
+
+@main.command("worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="Crawls this worker carries out at once (default: MONITOR_MAX_CRAWLS).",
+)
+@click.option("--name", help="The worker's name (default: monitor-PID), @ the host name.")
+@click.pass_context
+@friendly_errors
+def worker_command(ctx: click.Context, concurrency: int | None, name: str | None) -> None:
+    """Carry out queued crawl runs from the Celery broker (MONITOR_BROKER_URL)."""
+    app = get_app(ctx)
+    if not app.config.broker_url:
+        raise Fail("set MONITOR_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run a worker")
+    if app.db.backend == "sqlite":
+        click.echo(
+            "note: the database is SQLite, which only this machine can share;"
+            " use PostgreSQL for workers on several machines",
+            err=True,
+        )
+    from monitor.tasks import run_worker
+
+    run_worker(app.config, concurrency=concurrency or app.config.max_crawls, name=name)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object, for scripts and probes.")
+@click.pass_context
+@friendly_errors
+def status_command(ctx: click.Context, as_json: bool) -> None:
+    """The state of the system at a glance; exits 1 if the scheduler is down or a site
+    is failing (for monitoring probes)."""
+    import json
+
+    from monitor.health import status
+
+    s = status(get_app(ctx))
+    if as_json:
+        click.echo(json.dumps(s, indent=2))
+    else:
+        sched = s["scheduler"]
+        click.echo(
+            f"scheduler: {'alive' if sched['alive'] else 'NOT RUNNING'}"
+            + (f" ({sched['holder']}, heartbeat {sched['heartbeat']})" if sched["holder"] else "")
+            + f"; crawls run on {'Celery workers' if sched['executor'] == 'celery' else 'local processes'}"
+        )
+        running = s["runs"]["running"]
+        click.echo(f"runs: {len(running)} running, {s['runs']['queued']} queued")
+        for r in running:
+            click.echo(
+                f"  run {r['id']} {r['site']}: pages {r['pages']} · images {r['images']}"
+                f" · hits {r['hits']} · on {r['worker']}"
+            )
+        sites_ = s["sites"]
+        click.echo(
+            f"sites: {sites_['watched']} watched, {sites_['paused']} paused,"
+            f" {len(sites_['failing'])} failing"
+        )
+        for f in sites_["failing"]:
+            click.echo(f"  {f['site']}: {f['reason']} (since {f['since']})")
+        click.echo(f"review: {s['review']['hits_waiting']} hits waiting")
+        a = s["alerts"]
+        click.echo(
+            f"alerts: {a['pending']} pending, {a['failed']} failed,"
+            f" {a['operator_pending']} operator notifications pending"
+            + (
+                ""
+                if a["mail_configured"]
+                else " (mail not configured: MONITOR_SMTP_URL, MONITOR_MAIL_FROM)"
+            )
+        )
+        n = s["notices"]
+        click.echo(
+            f"notices: {n['drafts']} drafts, {n['awaiting_removal']} awaiting removal,"
+            f" {n['escalated']} escalated"
+        )
+    if not s["scheduler"]["alive"] or s["sites"]["failing"]:
+        ctx.exit(1)

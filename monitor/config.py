@@ -145,6 +145,22 @@ SETTINGS: tuple[Setting, ...] = (
         " worker` processes on any machine. Unset: crawls run as local processes.",
     ),
     Setting(
+        "MONITOR_OPERATOR_EMAIL",
+        "",
+        "Where operators' health notifications go (a site failing, recovering).",
+    ),
+    Setting("MONITOR_HEALTH_FAILURES", "3", "Failed runs in a row that make a site failing."),
+    Setting(
+        "MONITOR_HEALTH_ERROR_RATE",
+        "0.5",
+        "Share of errors in what a run fetched above which its site is failing.",
+    ),
+    Setting(
+        "MONITOR_HEALTH_COOLDOWN",
+        "24",
+        "Hours before a site still failing raises its notification again.",
+    ),
+    Setting(
         "MONITOR_SCHEDULER_INTERVALS",
         "",
         "The scheduler's own timings in seconds, e.g. 'heartbeat=5,lock_ttl=30,sync=10,"
@@ -228,6 +244,10 @@ class Config:
     max_crawls: int = 2
     broker_url: str = ""
     scheduler_intervals: str = ""
+    operator_email: str = ""
+    health_failures: int = 3
+    health_error_rate: float = 0.5
+    health_cooldown_hours: float = 24.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -264,6 +284,10 @@ class Config:
             max_crawls=max(1, _int(env, "MONITOR_MAX_CRAWLS", 2)),
             broker_url=env.get("MONITOR_BROKER_URL", "").strip(),
             scheduler_intervals=env.get("MONITOR_SCHEDULER_INTERVALS", "").strip(),
+            operator_email=env.get("MONITOR_OPERATOR_EMAIL", "").strip(),
+            health_failures=max(1, _int(env, "MONITOR_HEALTH_FAILURES", 3)),
+            health_error_rate=_float(env, "MONITOR_HEALTH_ERROR_RATE", 0.5),
+            health_cooldown_hours=_float(env, "MONITOR_HEALTH_COOLDOWN", 24.0),
         )
 
     def to_env(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ APScheduler 3.x with its jobs in the project's database (``apscheduler_jobs``):
   Celery workers instead (``monitor.tasks``) — the same code above the executor;
 - ``reap``: runs whose supervisor stopped reporting are marked failed (the site may run
   again; their hits stay);
+- ``health``: sites failing or recovered, operators notified (``monitor.health``);
 - ``alerts``: victims' alerts due, delivered (``monitor alerts send``);
 - ``recheck``: takedown notices re-checked (``monitor takedowns recheck``).
 
@@ -63,6 +64,7 @@ class Intervals:
     dispatch: float = 2.0
     reap: float = 60.0
     lost_after: float = 120.0  # a run that has not reported for this long is lost
+    health: float = 60.0
     alerts: float = 300.0
     recheck: float = 6 * 3600.0
 
@@ -213,6 +215,7 @@ class Scheduler:
         jobs: list[tuple[str, float]] = [
             ("sync", i.sync),
             ("reap", i.reap),
+            ("health", i.health),
             ("alerts", i.alerts),
             ("recheck", i.recheck),
         ]
@@ -330,13 +333,19 @@ class Scheduler:
         if lost:
             logger.warning("runs lost (no progress): %s", lost)
 
+    def _health(self) -> None:
+        from monitor.health import check_sites
+
+        for change in check_sites(self.app):
+            logger.warning("site %s %s: %s", change.site, change.state, change.reason or "ok")
+
     def _alerts(self) -> None:
         from monitor.alerts import deliver, queue_alerts
 
         if not (self.app.config.smtp_url and self.app.config.mail_from):
             return  # mail not configured: nothing to send (monitor status says so)
         queue_alerts(self.app)
-        deliver(self.app)
+        deliver(self.app)  # victims' alerts and operators' notifications alike
 
     def _recheck(self) -> None:
         from monitor.tracking import recheck

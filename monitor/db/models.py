@@ -450,3 +450,19 @@ class NoticeHit(Base):
     hit_id: Mapped[int] = mapped_column(
         ForeignKey("hits.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class SiteHealth(Base):
+    """A site's health as the operators see it: failing (why, since when) or ok, and
+    when they were last told."""
+
+    __tablename__ = "site_health"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failing
+    reason: Mapped[str | None] = mapped_column(String(300))
+    since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
