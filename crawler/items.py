@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from monitor.hashing import ImageHashes
+from monitor.incremental import SeenPage
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,10 @@ class PageItem:
     image_urls: list[str]
     referer: str | None = None  # sent with image requests (hotlink protection)
     results: list[ImageResult] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PageStateItem:
+    """What a page looked like, kept for the next crawl's conditional request."""
+
+    page: SeenPage

@@ -20,12 +20,13 @@ from scrapy.pipelines.media import MediaPipeline
 from twisted.python.failure import Failure
 
 from crawler.errors import ImageSkipped, classify
-from crawler.items import ImageResult, PageItem
+from crawler.items import ImageResult, PageItem, PageStateItem
 from crawler.runtime import Runtime, runtime
 from monitor.hashing import ImageRejected
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import QueryHash
 from monitor.hashing.workers import HASH_TIMEOUT, WorkerCrashed, crawl_hashes
+from monitor.incremental import conditional_headers, save_page
 from monitor.recording import Observation, known_image, record_page
 
 logger = logging.getLogger(__name__)
@@ -64,14 +65,51 @@ class ImageHashPipeline(MediaPipeline):
         if slot:
             meta["download_slot"] = slot  # CDN fetches count against the site's politeness
         headers = {"Referer": item.referer or item.page_url}
-        return [Request(url, meta=dict(meta), headers=headers) for url in item.image_urls]
+        seen_images = getattr(info.spider, "seen_images", {})
+        requests = []
+        for url in item.image_urls:
+            seen = seen_images.get(url)
+            if seen is None:
+                requests.append(Request(url, meta=dict(meta), headers=headers))
+                continue
+            # Seen on the last crawl: asked only if it changed (a 304 reuses its hashes).
+            requests.append(
+                Request(
+                    url,
+                    meta={**meta, "monitor_seen": seen},
+                    headers={**headers, **conditional_headers(seen.etag, seen.last_modified)},
+                )
+            )
+        return requests
 
     def media_to_download(self, request: Request, info: Any, *, item: Any = None) -> None:
-        return None  # always fetch: conditional recrawls come with scheduled operations
+        return None  # always ask (conditionally, when it was seen before)
 
     async def media_downloaded(  # type: ignore[override]
         self, response: Response, request: Request, info: Any, *, item: Any = None
     ) -> ImageResult:
+        seen = request.meta.get("monitor_seen")
+        if response.status == 304 and seen is not None:
+            hashes = await self.rt.read(known_image, seen.sha256, self.rule.version)
+            if hashes is not None:
+                self.stats.inc_value("monitor/images/not_modified")
+                self.stats.inc_value("monitor/images/ok")
+                return ImageResult(
+                    url=request.url,
+                    final_url=seen.final_url or request.url,
+                    content_type=None,
+                    etag=seen.etag,
+                    last_modified=seen.last_modified,
+                    hashes=hashes,
+                )
+            # Hashed by an older rule: the bytes are needed after all.
+            unconditional = request.replace(
+                headers={k: v for k, v in request.headers.items()
+                         if k not in (b"If-None-Match", b"If-Modified-Since")},
+                meta={k: v for k, v in request.meta.items() if k != "monitor_seen"},
+            )  # fmt: skip
+            assert self.crawler.engine is not None
+            response = await self.crawler.engine.download_async(unconditional)
         if response.status != 200:
             raise ImageSkipped(f"http_{response.status}")
         body = response.body
@@ -141,6 +179,24 @@ class ImageHashPipeline(MediaPipeline):
         self, request: Request, response: Any = None, info: Any = None, *, item: Any = None
     ) -> str:
         raise NotImplementedError("nothing is ever stored")
+
+
+class PageStatePipeline:
+    """Keeps what each page looked like (validators, images, links) for the next crawl."""
+
+    def __init__(self, crawler: Crawler, rt: Runtime) -> None:
+        self.crawler = crawler
+        self.rt = rt
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PageStatePipeline:
+        return cls(crawler, runtime(crawler))
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        if isinstance(item, PageStateItem):
+            site = self.crawler.spider.site  # type: ignore[union-attr]
+            await self.rt.db(save_page, site.id, item.page)
+        return item
 
 
 class MatchPipeline:

@@ -47,6 +47,7 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "crawler.pipelines.ImageHashPipeline": 100,
     "crawler.pipelines.MatchPipeline": 200,
+    "crawler.pipelines.PageStatePipeline": 300,
 }
 EXTENSIONS = {
     "crawler.extensions.RunRecorder": 0,

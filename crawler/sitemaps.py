@@ -21,6 +21,8 @@ class Sitemap:
     pages: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
     sitemaps: list[str] = field(default_factory=list)
+    #: A page's ``<lastmod>``, as written (W3C datetime), where the sitemap gives one.
+    lastmod: dict[str, str] = field(default_factory=dict)
 
 
 def parse_robots_sitemaps(text: str) -> list[str]:
@@ -72,6 +74,10 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
             result.sitemaps.append(url)
         elif parent_name == "url":
             result.pages.append(url)
+            assert parent is not None
+            stamp = parent.find("{*}lastmod")
+            if stamp is not None and stamp.text:
+                result.lastmod[url] = stamp.text.strip()
         if len(result.pages) + len(result.images) + len(result.sitemaps) >= MAX_ENTRIES:
             break
     return result

@@ -479,7 +479,13 @@ class _Builder:
         return html.escape(image.url_template)
 
     def page(self, path: str, title: str, body: str, head: str = "") -> None:
-        self.main[path] = Route(body=_html(title, body, head).encode("utf-8"), template=True)
+        content = _html(title, body, head).encode("utf-8")
+        # Validators, as a web server gives them: recrawls ask "has it changed?" (304).
+        headers = {
+            "ETag": f'"{hashlib.sha256(content).hexdigest()[:20]}"',
+            "Last-Modified": LAST_MODIFIED,
+        }
+        self.main[path] = Route(body=content, template=True, headers=headers)
 
     def expected(self) -> list[ExpectedImage]:
         return list(self.images.values())
@@ -930,6 +936,7 @@ class _Handler(BaseHTTPRequestHandler):
             if route.hang:
                 self._hang(route, body, head)
             elif self._not_modified(route):
+                owner._record_not_modified(self.server.host_name, self.path)
                 self._send_head(304, route, None)
             else:
                 self._send(route, body, head)
@@ -993,6 +1000,7 @@ class SiteServer:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._requests: list[tuple[str, str, str]] = []
+        self._not_modified: list[tuple[str, str]] = []
         self._connections: set[socket.socket] = set()
         self._open: Counter[str] = Counter()
         #: Per host ("main"/"cdn"): connections accepted, and the most open at once.
@@ -1068,8 +1076,19 @@ class SiteServer:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def not_modified(self) -> list[tuple[str, str]]:
+        """(host, path) of every request answered 304 Not Modified, in order (a copy)."""
+        with self._lock:
+            return list(self._not_modified)
+
+    def _record_not_modified(self, host: str, path: str) -> None:
+        with self._lock:
+            self._not_modified.append((host, path))
+
     def clear_requests(self) -> None:
         with self._lock:
+            self._not_modified.clear()
             self._requests.clear()
             self.connections_opened.clear()
             self.most_open.clear()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,10 +18,12 @@ from w3lib.url import canonicalize_url
 
 from crawler.errors import classify
 from crawler.extract import extract_images
-from crawler.items import PageItem
+from crawler.items import PageItem, PageStateItem
 from crawler.runtime import runtime
 from crawler.settings import site_settings
 from crawler.sitemaps import parse_robots_sitemaps, parse_sitemap
+from monitor.db.models import utcnow
+from monitor.incremental import SeenImage, SeenPage, conditional_headers, load_images, load_pages
 from monitor.runs import create_run
 from monitor.sites import SiteView, get_site
 
@@ -35,6 +38,9 @@ class WatchlistSpider(Spider):
     allowed_domains: list[str]
     download_slot: str | None
     links: LinkExtractor
+    #: What the last crawl saw (incremental recrawls): pages and images by URL.
+    seen_pages: dict[str, SeenPage]
+    seen_images: dict[str, SeenImage]
 
     def __init__(self, site: str | None = None, run_id: str | int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -56,6 +62,8 @@ class WatchlistSpider(Spider):
         spider.download_slot = urlsplit(spider.site.start_urls[0]).hostname or None
         # Not LinkExtractor(allow_domains=...): it compares host *and port* with the domains.
         spider.links = LinkExtractor(unique=True)
+        spider.seen_pages = rt.db_sync(load_pages, spider.site.id)
+        spider.seen_images = rt.db_sync(load_images, spider.site.id)
         return spider
 
     # -- start -----------------------------------------------------------------------
@@ -112,10 +120,25 @@ class WatchlistSpider(Spider):
         return int(response.meta.get("depth", 0)) < self.site.max_depth
 
     def _page_request(self, url: str) -> Request:
-        return Request(url, callback=self.parse_page, errback=self.page_failed)
+        seen = self.seen_pages.get(url)
+        if seen is None:
+            return Request(url, callback=self.parse_page, errback=self.page_failed)
+        return Request(  # asked only if it changed since the last crawl
+            url,
+            callback=self.parse_page,
+            errback=self.page_failed,
+            headers=conditional_headers(seen.etag, seen.last_modified),
+            meta={"handle_httpstatus_list": [304]},
+        )
 
     # -- pages ------------------------------------------------------------------------
     def parse_page(self, response: Response) -> Iterator[Any]:
+        if response.status == 304:
+            seen = self.seen_pages.get(response.request.url)  # type: ignore[union-attr]
+            if seen is not None:
+                self.crawler.stats.inc_value("monitor/pages/not_modified")
+                yield from self._reuse(seen, self._within_depth(response))
+            return
         if not isinstance(response, TextResponse):
             self.crawler.stats.inc_value("monitor/skipped/page/not_html")
             return
@@ -123,14 +146,35 @@ class WatchlistSpider(Spider):
         extraction = extract_images(response.body, get_base_url(response))
         for reason, count in extraction.skipped.items():
             self.crawler.stats.inc_value(f"monitor/skipped/reference/{reason}", count)
-        if extraction.images:
-            self.crawler.stats.inc_value("monitor/image_references", len(extraction.images))
-            yield PageItem(page_url=response.url, image_urls=[i.url for i in extraction.images])
+        image_urls = [i.url for i in extraction.images]
+        if image_urls:
+            self.crawler.stats.inc_value("monitor/image_references", len(image_urls))
+            yield PageItem(page_url=response.url, image_urls=image_urls)
+        links = [link.url for link in self.links.extract_links(response)]
+        links = [url for url in links if self._in_scope(url)]
+        etag, last_modified = _validators(response)
+        if etag or last_modified:  # the next crawl may ask "has it changed?"
+            yield PageStateItem(
+                SeenPage(
+                    response.url, etag, last_modified, tuple(image_urls), tuple(links), utcnow()
+                )  # fmt: skip
+            )
         if not self._within_depth(response):
             return
-        for link in self.links.extract_links(response):
-            if self._in_scope(link.url) and self._claim_page(link.url):
-                yield self._page_request(link.url)
+        for url in links:
+            if self._claim_page(url):
+                yield self._page_request(url)
+
+    def _reuse(self, seen: SeenPage, follow: bool) -> Iterator[Any]:
+        """A page unchanged since the last crawl: its images and links as they were."""
+        self.crawler.stats.inc_value("monitor/pages")
+        if seen.image_urls:
+            self.crawler.stats.inc_value("monitor/image_references", len(seen.image_urls))
+            yield PageItem(page_url=seen.url, image_urls=list(seen.image_urls))
+        if follow:
+            for url in seen.links:
+                if self._in_scope(url) and self._claim_page(url):
+                    yield self._page_request(url)
 
     def page_failed(self, failure: Failure) -> None:
         kind = classify(failure)
@@ -161,8 +205,16 @@ class WatchlistSpider(Spider):
                 response.urljoin(url), callback=self.parse_sitemap, errback=self.quiet_failure
             )
         pages = sitemap.pages if self._within_depth(response) else []
-        for url in map(response.urljoin, pages):
-            if self._in_scope(url) and self._claim_page(url):
+        for page in pages:
+            url = response.urljoin(page)
+            if not (self._in_scope(url) and self._claim_page(url)):
+                continue
+            seen = self.seen_pages.get(url)
+            if seen is not None and _older(sitemap.lastmod.get(page), seen.fetched_at):
+                # The sitemap says it has not changed since it was fetched: not asked.
+                self.crawler.stats.inc_value("monitor/pages/lastmod_unchanged")
+                yield from self._reuse(seen, follow=True)
+            else:
                 yield self._page_request(url)
         if sitemap.images:
             # An image sitemap names images directly; the sitemap is where they were found.
@@ -171,3 +223,24 @@ class WatchlistSpider(Spider):
                 image_urls=[response.urljoin(u) for u in sitemap.images],
                 referer=self.site.start_urls[0],
             )
+
+
+def _validators(response: Response) -> tuple[str | None, str | None]:
+    def header(name: str) -> str | None:
+        value = response.headers.get(name)
+        return value.decode("latin-1")[:400] if value else None
+
+    return header("ETag"), header("Last-Modified")
+
+
+def _older(lastmod: str | None, fetched_at: datetime) -> bool:
+    """Whether a sitemap's ``lastmod`` (W3C datetime) is before ``fetched_at``."""
+    if not lastmod:
+        return False
+    try:
+        stamp = datetime.fromisoformat(lastmod.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if stamp.tzinfo is None:  # a date alone, or no zone: UTC
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp < fetched_at

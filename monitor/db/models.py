@@ -466,3 +466,22 @@ class SiteHealth(Base):
     since: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PageState(Base):
+    """What the last crawl saw of a page: its validators (ETag, Last-Modified), its
+    image URLs and in-scope links, so that a page answered 304 Not Modified, or whose
+    sitemap ``lastmod`` is older than the last fetch, is not fetched and parsed again."""
+
+    __tablename__ = "page_states"
+    __table_args__ = (UniqueConstraint("site_id", "url_key", name="uq_page_state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    url_key: Mapped[str] = mapped_column(String(64))  # sha256 of the URL
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(String(400))
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    image_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    links: Mapped[list[str]] = mapped_column(JSON, default=list)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
