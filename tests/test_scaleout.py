@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import LOOPBACK, Env, LocalServer, make_app, make_env
+from test_scheduling import wait
 
 from monitor.db.models import CrawlRun
 from monitor.runs import create_run, get_run, list_runs, reap_lost_runs
@@ -25,15 +26,6 @@ from monitor.sites import add_site
 from monitor.tasks import send_run
 
 BROKER = "redis://127.0.0.1:6379/15"
-
-
-def wait(predicate: Callable[[], bool], timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def site_pages(count: int) -> tuple[Callable[[str], tuple[int, bytes, dict[str, str]]], list[str]]:
