@@ -242,6 +242,9 @@ def test_run_now_cancel_and_time_budget(scheduling: Env) -> None:
         assert wait(lambda: get_run(env.app, run_id).stats.pages >= 2, 60)  # live progress
         shown = env.cli("runs", "show", str(run_id), check=True).stdout
         assert "running" in shown and "last progress" in shown
+        status = env.cli("status").stdout
+        assert "scheduler: alive" in status and "runs: 1 running, 0 queued" in status
+        assert re.search(rf"run {run_id} slow: pages \d+", status), status
         assert "cancelling" in env.cli("runs", "cancel", str(run_id), check=True).stdout
         assert wait(lambda: get_run(env.app, run_id).status == "cancelled", 40)
 
