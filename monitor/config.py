@@ -164,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
         "MONITOR_SCHEDULER_INTERVALS",
         "",
         "The scheduler's own timings in seconds, e.g. 'heartbeat=5,lock_ttl=30,sync=10,"
-        "dispatch=2,reap=60,lost_after=120,alerts=300,recheck=21600' (the defaults).",
+        "dispatch=2,reap=60,lost_after=120,alerts=300,recheck=21600,resend=300' (the defaults).",
     ),
 )
 

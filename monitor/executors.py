@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from monitor.app import App
+from monitor.errors import MonitorError
 
 
 def remote_submitter(app: App) -> Callable[[int], None] | None:
@@ -21,10 +22,18 @@ def remote_submitter(app: App) -> Callable[[int], None] | None:
 
 
 def submit(app: App, run_id: int) -> str:
-    """Hand a queued run over; says where it went."""
+    """Hand a queued run over; says where it went. If the broker cannot take it, the
+    run ends failed (it would otherwise keep the site's one active slot) and the error
+    is raised."""
     send = remote_submitter(app)
     if send is not None:
-        send(run_id)
+        from monitor.runs import finish_run
+
+        try:
+            send(run_id)
+        except MonitorError as exc:
+            finish_run(app, run_id, f"error: not queued: {exc}"[:200])
+            raise
         return "sent to the Celery workers"
     from monitor.scheduler import scheduler_alive
 

@@ -13,6 +13,7 @@ APScheduler 3.x with its jobs in the project's database (``apscheduler_jobs``):
 - ``dispatch`` (without a broker): starts queued runs as local crawl processes, at most
   ``MONITOR_MAX_CRAWLS`` at once; with ``MONITOR_BROKER_URL``, runs are sent to the
   Celery workers instead (``monitor.tasks``) — the same code above the executor;
+- ``resend`` (with a broker): queued runs no worker took for a while are sent again;
 - ``reap``: runs whose supervisor stopped reporting are marked failed (the site may run
   again; their hits stay);
 - ``health``: sites failing or recovered, operators notified (``monitor.health``);
@@ -42,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from monitor.app import App
 from monitor.db.models import CrawlRun, SchedulerLock, Site, SiteGroup, utcnow
 from monitor.errors import MonitorError
-from monitor.runs import RunActive, create_run, reap_lost_runs, this_worker
+from monitor.runs import RunActive, create_run, finish_run, reap_lost_runs, this_worker
 from monitor.schedules import effective
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Intervals:
     health: float = 60.0
     alerts: float = 300.0
     recheck: float = 6 * 3600.0
+    resend: float = 300.0  # with a broker: queued runs nobody took are sent again
 
     @classmethod
     def parse(cls, text: str) -> Intervals:
@@ -221,6 +223,8 @@ class Scheduler:
         ]
         if self.submit is None:
             jobs.append(("dispatch", i.dispatch))
+        else:
+            jobs.append(("resend", i.resend))
         for name, seconds in jobs:
             now = {"next_run_time": datetime.now(UTC)} if name in ("sync", "reap") else {}
             self._aps.add_job(
@@ -231,8 +235,8 @@ class Scheduler:
                 replace_existing=True,
                 **now,
             )
-        if self.submit is not None:  # left over from a run without a broker
-            self._remove("housekeeping:dispatch")
+        # Left over from a run with (without) a broker.
+        self._remove("housekeeping:dispatch" if self.submit else "housekeeping:resend")
 
     def _shutdown(self) -> None:
         if self._aps is not None:
@@ -328,6 +332,28 @@ class Scheduler:
         except Exception:
             logger.exception("run %s failed in its supervisor", run_id)
 
+    def _resend(self) -> None:
+        """With a broker: queued runs that no worker took for ``resend`` seconds are sent
+        again (their message may be lost); a run is carried out once whatever happens."""
+        assert self.submit is not None
+        stale = utcnow() - timedelta(seconds=self.intervals.resend)
+        with self.app.db.session() as session:
+            waiting = list(
+                session.scalars(
+                    select(CrawlRun.id).where(
+                        CrawlRun.status == "queued",
+                        CrawlRun.worker.is_(None),
+                        CrawlRun.created_at < stale,
+                    )
+                )
+            )
+        for run_id in waiting:
+            try:
+                self.submit(run_id)
+                logger.warning("run %s was still waiting for a worker: sent again", run_id)
+            except MonitorError as exc:
+                logger.error("run %s not sent again: %s", run_id, exc)
+
     def _reap(self) -> None:
         lost = reap_lost_runs(self.app, timedelta(seconds=self.intervals.lost_after))
         if lost:
@@ -366,5 +392,10 @@ class Scheduler:
             return None
         logger.info("site %s: %s start, run %s queued", site_id, trigger, run_id)
         if self.submit is not None:
-            self.submit(run_id)
+            try:
+                self.submit(run_id)
+            except MonitorError as exc:  # the run must not hold the site's slot
+                finish_run(self.app, run_id, f"error: not queued: {exc}"[:200])
+                logger.error("site %s: run %s not queued: %s", site_id, run_id, exc)
+                return None
         return run_id

@@ -10,7 +10,9 @@ does nothing the second time), a site has one active run at most, and a worker k
 mid-run takes its crawl with it (the crawl dies with its supervisor) and leaves the run
 to be reaped as lost by the scheduler; the hits it recorded stay. Messages are
 acknowledged late: a task whose worker died goes back to the queue (after the broker's
-visibility timeout) and finds its run ended; nothing runs twice.
+visibility timeout) and finds its run ended; nothing runs twice. A queued run whose
+message was lost (a broker restarted without persistence) is sent again by the
+scheduler after a while; a duplicate is harmless.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from celery import Celery
 
 from monitor.app import App, bootstrap
 from monitor.config import Config
+from monitor.errors import MonitorError
 
 QUEUE = "crawls"
 TASK = "monitor.execute_run"
@@ -63,9 +66,22 @@ def _worker_app() -> App:
     return bootstrap(Config.from_env())
 
 
+class BrokerUnavailable(MonitorError):
+    """The broker cannot take the run now."""
+
+
 def send_run(config: Config, run_id: int) -> None:
-    """Queue a run for the workers."""
-    celery_app(config.broker_url).send_task(TASK, args=[run_id], queue=QUEUE)
+    """Queue a run for the workers; BrokerUnavailable if the broker cannot be reached."""
+    from kombu.exceptions import KombuError
+
+    celery = celery_app(config.broker_url)
+    try:
+        celery.send_task(
+            TASK, args=[run_id], queue=QUEUE, retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.5, "interval_step": 1},
+        )  # fmt: skip
+    except (KombuError, OSError) as exc:
+        raise BrokerUnavailable(f"cannot reach the broker: {exc}") from exc
 
 
 def run_worker(config: Config, *, concurrency: int, name: str | None = None) -> None:

@@ -203,3 +203,34 @@ def test_the_scheduler_only_queues_when_there_is_a_broker(
         assert all(any((r.worker or "").endswith(p) for p in pids) for r in done), done
     finally:
         local.close()
+
+
+def test_a_run_whose_message_was_lost_is_sent_again(celery_env: Env, workers: list[Worker]) -> None:
+    from test_scheduling import INTERVALS, Daemon
+
+    env = celery_env.reconfigure(MONITOR_SCHEDULER_INTERVALS=INTERVALS + ",resend=2")
+    answer, asked = site_pages(1)
+    local = LocalServer(answer)
+    try:
+        site = add_site(env.app, f"http://127.0.0.1:{local.port}/s0/", name="s0",
+                        allow_private=True, crawl_delay=0, schedule="every 1w")  # fmt: skip
+        lost = create_run(env.app, site, "manual")  # queued, its message never sent
+        daemon = Daemon(env)
+        try:
+            assert wait(lambda: get_run(env.app, lost).status == "completed", 60), daemon.log()
+        finally:
+            assert daemon.stop() == 0
+        assert "was still waiting for a worker: sent again" in daemon.log()
+        assert asked.count("/s0/") == 1
+    finally:
+        local.close()
+
+
+def test_a_broker_that_cannot_be_reached_leaves_the_site_free(celery_env: Env) -> None:
+    env = celery_env.reconfigure(MONITOR_BROKER_URL="redis://127.0.0.1:9/0")  # nothing there
+    site = add_site(env.app, "http://a.test/", name="a")
+    refused = env.cli("site", "run-now", "a")
+    assert refused.returncode != 0 and "cannot reach the broker" in refused.stderr
+    (run,) = list_runs(env.app)
+    assert run.status == "failed" and "not queued" in (run.finish_reason or "")
+    assert create_run(env.app, site, "manual")  # the site's one active slot is free
