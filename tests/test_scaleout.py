@@ -155,14 +155,16 @@ def test_a_worker_killed_mid_crawl_leaves_a_consistent_database(
         victim = next(w for w in workers if owner.endswith(f":{w.process.pid}"))
         with env.app.db.session() as session:
             crawl_pid = session.get(CrawlRun, run_id).pid  # type: ignore[union-attr]
+        assert crawl_pid
+        helpers = _children(crawl_pid)  # its hashing worker (and multiprocessing's tracker)
+        assert helpers, "MONITOR_HASH_WORKERS=1: the crawl has a hashing worker"
         victim.stop(signal.SIGKILL)
         pages_then = len(asked)
         time.sleep(4)
         assert len(asked) <= pages_then + 1, "the crawl outlived its worker"
-        assert (
-            crawl_pid is None
-            or not Path(f"/proc/{crawl_pid}").exists()
-            or (Path(f"/proc/{crawl_pid}/stat").read_text().split()[2] == "Z")
+        assert not _alive(crawl_pid), "the crawl outlived its worker"
+        assert wait(lambda: not any(_alive(pid) for pid in helpers), 10), (
+            "the crawl's hashing worker outlived it"
         )
         # The scheduler's reaper marks it lost; nothing half-written stays behind.
         assert reap_lost_runs(env.app, timedelta(seconds=3)) == [run_id]
@@ -234,3 +236,17 @@ def test_a_broker_that_cannot_be_reached_leaves_the_site_free(celery_env: Env) -
     (run,) = list_runs(env.app)
     assert run.status == "failed" and "not queued" in (run.finish_reason or "")
     assert create_run(env.app, site, "manual")  # the site's one active slot is free
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False

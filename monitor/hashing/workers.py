@@ -35,11 +35,31 @@ def _init() -> None:
 
     # A Ctrl-C or a supervisor's SIGINT is the crawl's to handle: it closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
 
     from monitor.hashing.rule import DecisionRule
 
     threadpool_limits(1)
     _RULE = DecisionRule()
+
+
+def _exit_with_parent(poll: float = 1.0) -> None:
+    """A worker whose crawl was killed (SIGKILL: no chance to close its pool) is adopted
+    by another process; it notices within ``poll`` seconds and exits, instead of waiting
+    for work forever."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def crawl_hashes(data: bytes, max_pixels: int, sha256: str | None = None) -> ImageHashes:
