@@ -115,3 +115,25 @@ def test_the_default_is_one_worker_per_usable_core() -> None:
     config = Config.from_env({"MONITOR_VAR_DIR": "/nonexistent-unused"})
     assert config.hash_workers == len(os.sched_getaffinity(0))
     assert Config.from_env({"MONITOR_HASH_WORKERS": "3"}).hash_workers == 3
+
+
+def test_hashing_on_a_crawl_thread_leaves_the_crawl_s_signals_alone() -> None:
+    """MONITOR_HASH_WORKERS=0: the crawl hashes on a thread of its own. Only worker
+    processes ignore SIGINT (their crawl stops them); the crawl must keep its handler."""
+    import subprocess
+    import sys
+
+    code = (
+        "import signal, threading\n"
+        "from monitor.hashing.workers import crawl_hashes\n"
+        f"data = open({str(PHOTOS / 'coffee.jpg')!r}, 'rb').read()\n"
+        "before = signal.getsignal(signal.SIGINT)\n"
+        "out = {}\n"
+        "t = threading.Thread(target=lambda: out.update(h=crawl_hashes(data, 64_000_000)))\n"
+        "t.start(); t.join()\n"
+        "assert len(out['h'].hashes) == 3, out\n"
+        "assert signal.getsignal(signal.SIGINT) is before\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr

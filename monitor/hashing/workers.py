@@ -15,6 +15,7 @@ and live in its memory only, like everywhere else: nothing is written to disk.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from threading import Lock
@@ -29,13 +30,7 @@ def _init() -> None:
     hashing: BLAS's own threads would only contend with it and with each other over
     products this small (measured: a third of the rate lost on one core)."""
     global _RULE
-    import signal
-
     from threadpoolctl import threadpool_limits
-
-    # A Ctrl-C or a supervisor's SIGINT is the crawl's to handle: it closes the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _exit_with_parent()
 
     from monitor.hashing.rule import DecisionRule
 
@@ -43,21 +38,28 @@ def _init() -> None:
     _RULE = DecisionRule()
 
 
-def _exit_with_parent(poll: float = 1.0) -> None:
+def _worker_init(crawl_pid: int) -> None:
+    """A hashing worker process's start: it leaves SIGINT to its crawl (which closes the
+    pool) and exits when its crawl is gone."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent(crawl_pid)
+    _init()
+
+
+def _exit_with_parent(crawl_pid: int, poll: float = 1.0) -> None:
     """A worker whose crawl was killed (SIGKILL: no chance to close its pool) is adopted
     by another process; it notices within ``poll`` seconds and exits, instead of waiting
-    for work forever."""
+    for work forever (also if the crawl died before this worker got here)."""
     import os
     import threading
     import time
 
-    parent = os.getppid()
-
     def watch() -> None:
-        while True:
+        while os.getppid() == crawl_pid:
             time.sleep(poll)
-            if os.getppid() != parent:
-                os._exit(0)
+        os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
@@ -108,7 +110,8 @@ class HashingPool:
         executor = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.workers):  # each submission finding no idle worker spawns one
             executor.submit(_ready)
