@@ -32,7 +32,8 @@ from monitor.recording import Observation, known_image, record_page
 logger = logging.getLogger(__name__)
 
 
-def _header(response: Response, name: str) -> str | None:
+def header(response: Response, name: str) -> str | None:
+    """A response header as text (latin-1, at most 400 characters), or None."""
     value = response.headers.get(name)
     return value.decode("latin-1")[:400] if value else None
 
@@ -124,9 +125,9 @@ class ImageHashPipeline(MediaPipeline):
         return ImageResult(
             url=request.url,
             final_url=response.url,
-            content_type=_header(response, "Content-Type"),
-            etag=_header(response, "ETag"),
-            last_modified=_header(response, "Last-Modified"),
+            content_type=header(response, "Content-Type"),
+            etag=header(response, "ETag"),
+            last_modified=header(response, "Last-Modified"),
             hashes=hashes,
         )
 

@@ -76,5 +76,5 @@ def site_settings(config: Any, site: Any) -> dict[str, Any]:
         "MONITOR_ALLOWED_ADDRESSES": list(config.allowed_addresses),
         # The run's time budget: the crawl closes itself ("closespider_timeout"); its
         # supervisor kills it if it overruns by more than the grace period.
-        "CLOSESPIDER_TIMEOUT": getattr(site, "time_budget", None) or config.run_time_budget,
+        "CLOSESPIDER_TIMEOUT": site.time_budget or config.run_time_budget,
     }

@@ -328,15 +328,13 @@ def site_add(
 @friendly_errors
 def site_list(ctx: click.Context) -> None:
     """List the watchlist, with each site's schedule and state."""
-    from monitor.db.models import Site
     from monitor.schedules import site_schedule
 
     app = get_app(ctx)
     table = Table("id", "name", "start URL", "group", "schedule", "state", "pages", "robots",
                   "private")  # fmt: skip
     for view in sites.list_sites(app):
-        with app.db.session() as session:
-            schedule = site_schedule(app, session.get(Site, view.id))
+        schedule = site_schedule(app, view.id)
         table.add_row(
             str(view.id),
             view.name,

@@ -75,16 +75,11 @@ def site_edit(
     app = get_app(ctx)
     changed = sites.edit_site(app, site_ref, **changes)
     view = sites.get_site(app, site_ref)
-    effective = _effective(app, view)
-    click.echo(f"site {view.id}: changed {', '.join(changed)}; schedule {effective}")
-
-
-def _effective(app: Any, view: sites.SiteView) -> str:
-    from monitor.db.models import Site
-
-    with app.db.session() as session:
-        schedule = schedules.site_schedule(app, session.get(Site, view.id))
-    return f"{schedule.text} (from the {schedule.source}), jitter {schedule.jitter} s"
+    s = schedules.site_schedule(app, view.id)
+    click.echo(
+        f"site {view.id}: changed {', '.join(changed)};"
+        f" schedule {s.text} (from the {s.source}), jitter {s.jitter} s"
+    )
 
 
 @site.command("pause")

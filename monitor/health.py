@@ -154,11 +154,11 @@ def _notify(
 
 def status(app: App, now: datetime | None = None) -> dict[str, Any]:
     """The state of the system at a glance (no victim's data in it)."""
-    from monitor.scheduler import LOCK, lock_state
+    from monitor.scheduler import LOCK, lock_state, scheduler_alive
 
     now = now or utcnow()
-    ttl = timedelta(seconds=30)
     lock = lock_state(app)
+    alive = scheduler_alive(app, now)
     with app.db.session() as session:
         active = session.execute(
             select(CrawlRun, Site.name)
@@ -187,7 +187,7 @@ def status(app: App, now: datetime | None = None) -> dict[str, Any]:
         return {
             "scheduler": {
                 "lock": LOCK,
-                "alive": bool(lock and now - lock[1] < ttl),
+                "alive": alive,
                 "holder": lock[0] if lock else None,
                 "heartbeat": lock[1].isoformat() if lock else None,
                 "executor": "celery" if app.config.broker_url else "local",

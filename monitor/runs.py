@@ -147,7 +147,9 @@ def reap_lost_runs(app: App, stale: timedelta, now: datetime | None = None) -> l
         ).all()
         for run in lost:
             run.status = "failed"
-            run.finish_reason = f"lost: no news from {run.worker or '?'} for {stale.seconds} s"
+            run.finish_reason = (
+                f"lost: no news from {run.worker or '?'} for {stale.total_seconds():g} s"
+            )
             run.finished_at = run.updated_at = now
             run.pid = None
         return [r.id for r in lost]

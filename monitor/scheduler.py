@@ -132,9 +132,11 @@ def lock_state(app: App) -> tuple[str, datetime] | None:
         return (lock.holder, lock.heartbeat_at) if lock else None
 
 
-def scheduler_alive(app: App, ttl: float = Intervals.lock_ttl) -> bool:
+def scheduler_alive(app: App, now: datetime | None = None) -> bool:
+    """Whether a scheduler's heartbeat is fresher than the configured ``lock_ttl``."""
     state = lock_state(app)
-    return state is not None and utcnow() - state[1] < timedelta(seconds=ttl)
+    ttl = Intervals.parse(app.config.scheduler_intervals).lock_ttl
+    return state is not None and (now or utcnow()) - state[1] < timedelta(seconds=ttl)
 
 
 # -- the jobs' functions: module-level, so that the job store can name them --------------------

@@ -82,8 +82,12 @@ def effective(
     return Schedule(normal, seconds, jitter, source)
 
 
-def site_schedule(app: App, site: Site) -> Schedule:
+def site_schedule(app: App, site_id: int) -> Schedule:
+    """The schedule a site is crawled on (its own, its group's or the default)."""
     with app.db.session() as session:
+        site = session.get(Site, site_id)
+        if site is None:
+            raise NotFound(f"no site with id {site_id}")
         group = session.get(SiteGroup, site.group_name) if site.group_name else None
         return effective(site, group, app.config.schedule, app.config.schedule_jitter)
 

@@ -19,6 +19,7 @@ from w3lib.url import canonicalize_url
 from crawler.errors import classify
 from crawler.extract import extract_images
 from crawler.items import PageItem, PageStateItem
+from crawler.pipelines import header
 from crawler.runtime import runtime
 from crawler.settings import site_settings
 from crawler.sitemaps import parse_robots_sitemaps, parse_sitemap
@@ -152,7 +153,7 @@ class WatchlistSpider(Spider):
             yield PageItem(page_url=response.url, image_urls=image_urls)
         links = [link.url for link in self.links.extract_links(response)]
         links = [url for url in links if self._in_scope(url)]
-        etag, last_modified = _validators(response)
+        etag, last_modified = header(response, "ETag"), header(response, "Last-Modified")
         if etag or last_modified:  # the next crawl may ask "has it changed?"
             yield PageStateItem(
                 SeenPage(
@@ -223,14 +224,6 @@ class WatchlistSpider(Spider):
                 image_urls=[response.urljoin(u) for u in sitemap.images],
                 referer=self.site.start_urls[0],
             )
-
-
-def _validators(response: Response) -> tuple[str | None, str | None]:
-    def header(name: str) -> str | None:
-        value = response.headers.get(name)
-        return value.decode("latin-1")[:400] if value else None
-
-    return header("ETag"), header("Last-Modified")
 
 
 def _older(lastmod: str | None, fetched_at: datetime) -> bool:

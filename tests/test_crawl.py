@@ -150,5 +150,5 @@ def test_crawl_finds_every_copy_and_nothing_else(
     reused = int(stats.get("monitor/images/not_modified", 0)) + int(
         stats.get("monitor/images/known", 0)
     )
-    assert reused == int(stats["monitor/images/ok"]) > 20 and "monitor/images/hashed" not in stats
+    assert reused == int(stats["monitor/images/ok"]) > 20
     assert "monitor/images/hashed" not in stats
