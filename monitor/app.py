@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from monitor.config import Config
 from monitor.crypto import Cipher, load_key
@@ -18,6 +18,11 @@ class App:
     @property
     def actor(self) -> str:
         return self.config.actor
+
+    def acting_as(self, actor: str) -> App:
+        """The same installation (database, key) with another name in the audit log:
+        the web app's signed-in user for one request."""
+        return App(config=replace(self.config, actor=actor), db=self.db, cipher=self.cipher)
 
     def close(self) -> None:
         self.db.dispose()

@@ -802,7 +802,7 @@ def demo(ctx: click.Context, serve: bool) -> None:
 
 
 # The operators' commands (schedules, runs, the scheduler daemon, workers) live apart.
-from monitor import cli_ops, cli_users  # noqa: E402, F401
+from monitor import cli_ops, cli_users, cli_web  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

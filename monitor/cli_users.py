@@ -29,7 +29,14 @@ def user_group() -> None:
 
 @user_group.command("add")
 @click.argument("email")
-@click.option("--role", type=click.Choice(users.ROLES), required=True)
+@click.option(
+    "--role",
+    "roles",
+    type=click.Choice(users.ROLES),
+    multiple=True,
+    required=True,
+    help="admin, analyst or operator; repeat it for an account with several roles.",
+)
 @click.option(
     "--password-stdin",
     is_flag=True,
@@ -37,10 +44,10 @@ def user_group() -> None:
 )
 @click.pass_context
 @friendly_errors
-def user_add(ctx: click.Context, email: str, role: str, password_stdin: bool) -> None:
+def user_add(ctx: click.Context, email: str, roles: tuple[str, ...], password_stdin: bool) -> None:
     """Create an account."""
     password, generated = _password(password_stdin)
-    view = users.add_user(get_app(ctx), email, role, password)
+    view = users.add_user(get_app(ctx), email, roles, password)
     click.echo(f"user {view.id}: {view.email} ({view.role})")
     if generated:
         click.echo(f"password (shown once, give it over a safe channel): {password}")
@@ -66,12 +73,12 @@ def user_list(ctx: click.Context) -> None:
 
 @user_group.command("role")
 @click.argument("email")
-@click.argument("role", type=click.Choice(users.ROLES))
+@click.argument("roles", nargs=-1, required=True, type=click.Choice(users.ROLES))
 @click.pass_context
 @friendly_errors
-def user_role(ctx: click.Context, email: str, role: str) -> None:
-    """Change an account's role."""
-    view = users.set_role(get_app(ctx), email, role)
+def user_role(ctx: click.Context, email: str, roles: tuple[str, ...]) -> None:
+    """Change an account's roles (one or more of admin, analyst, operator)."""
+    view = users.set_role(get_app(ctx), email, roles)
     click.echo(f"{view.email}: {view.role}")
 
 

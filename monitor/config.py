@@ -166,6 +166,24 @@ SETTINGS: tuple[Setting, ...] = (
         "The scheduler's own timings in seconds, e.g. 'heartbeat=5,lock_ttl=30,sync=10,"
         "dispatch=2,reap=60,lost_after=120,alerts=300,recheck=21600,resend=300' (the defaults).",
     ),
+    Setting(
+        "MONITOR_WEB_HOST",
+        "127.0.0.1",
+        "Address `monitor web` listens on. Keep it on loopback behind a TLS reverse proxy.",
+    ),
+    Setting("MONITOR_WEB_PORT", "8765", "Port `monitor web` listens on."),
+    Setting(
+        "MONITOR_WEB_SESSION_HOURS",
+        "8",
+        "Hours a web sign-in lasts (it also ends after an hour of inactivity, at logout, and"
+        " when the account is disabled or its password changed).",
+    ),
+    Setting(
+        "MONITOR_WEB_PROXIES",
+        "",
+        "Comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto headers"
+        " `monitor web` trusts (the client address counts in the login rate limit).",
+    ),
 )
 
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
@@ -248,6 +266,10 @@ class Config:
     health_failures: int = 3
     health_error_rate: float = 0.5
     health_cooldown_hours: float = 24.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8765
+    web_session_hours: float = 8.0
+    web_proxies: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -288,6 +310,10 @@ class Config:
             health_failures=max(1, _int(env, "MONITOR_HEALTH_FAILURES", 3)),
             health_error_rate=_float(env, "MONITOR_HEALTH_ERROR_RATE", 0.5),
             health_cooldown_hours=_float(env, "MONITOR_HEALTH_COOLDOWN", 24.0),
+            web_host=env.get("MONITOR_WEB_HOST", "").strip() or "127.0.0.1",
+            web_port=_int(env, "MONITOR_WEB_PORT", 8765),
+            web_session_hours=_float(env, "MONITOR_WEB_SESSION_HOURS", 8.0),
+            web_proxies=env.get("MONITOR_WEB_PROXIES", "").strip(),
         )
 
     def to_env(self) -> dict[str, str]:

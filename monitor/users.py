@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
-from monitor.db.models import User, utcnow
+from monitor.db.models import User, WebSession, utcnow
 from monitor.errors import InvalidInput, NotFound
 
 ROLES = ("admin", "analyst", "operator")
@@ -39,10 +41,14 @@ _DUMMY = _hasher.hash(secrets.token_urlsafe(16))
 class UserView:
     id: int
     email: str
-    role: str
+    role: str  # one role, or several comma-separated in ROLES' order
     disabled: bool
     created_at: datetime
     last_login_at: datetime | None
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.role.split(","))
 
 
 def _view(user: User) -> UserView:
@@ -58,6 +64,17 @@ def _email(value: str) -> str:
     return email
 
 
+def normalise_roles(value: str | Sequence[str]) -> str:
+    """ "analyst", "operator,analyst" or ["analyst", "operator"] as "analyst,operator";
+    InvalidInput for an unknown or missing role."""
+    names = value.split(",") if isinstance(value, str) else list(value)
+    wanted = {n.strip().lower() for n in names if n.strip()}
+    unknown = wanted - set(ROLES)
+    if unknown or not wanted:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    return ",".join(r for r in ROLES if r in wanted)
+
+
 def _check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters")
@@ -67,10 +84,9 @@ def generate_password() -> str:
     return secrets.token_urlsafe(15)  # 20 characters, about 120 bits
 
 
-def add_user(app: App, email: str, role: str, password: str) -> UserView:
+def add_user(app: App, email: str, role: str | Sequence[str], password: str) -> UserView:
     email = _email(email)
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    role = normalise_roles(role)
     _check_password(password)
     try:
         with app.db.session() as session:
@@ -112,16 +128,15 @@ def list_users(app: App) -> list[UserView]:
         return [_view(u) for u in session.scalars(select(User).order_by(User.id))]
 
 
-def _find(session: object, email: str) -> User:
-    user = session.scalar(select(User).where(User.email == _email(email)))  # type: ignore[attr-defined]
+def _find(session: Session, email: str) -> User:
+    user = session.scalar(select(User).where(User.email == _email(email)))
     if user is None:
         raise NotFound(f"no account for {email}")
     return user
 
 
-def set_role(app: App, email: str, role: str) -> UserView:
-    if role not in ROLES:
-        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+def set_role(app: App, email: str, role: str | Sequence[str]) -> UserView:
+    role = normalise_roles(role)
     with app.db.session() as session:
         user = _find(session, email)
         user.role = role
@@ -134,6 +149,7 @@ def set_password(app: App, email: str, password: str) -> None:
     with app.db.session() as session:
         user = _find(session, email)
         user.password_hash = _hasher.hash(password)
+        _end_sessions(session, user.id)
         audit.record(session, app.actor, "user.password", "user", user.id)
 
 
@@ -141,6 +157,13 @@ def set_disabled(app: App, email: str, disabled: bool) -> UserView:
     with app.db.session() as session:
         user = _find(session, email)
         user.disabled = disabled
+        if disabled:
+            _end_sessions(session, user.id)
         action = "user.disable" if disabled else "user.enable"
         audit.record(session, app.actor, action, "user", user.id)
         return _view(user)
+
+
+def _end_sessions(session: Session, user_id: int) -> None:
+    """Sign the account out of every browser (a new password, a disabled account)."""
+    session.execute(delete(WebSession).where(WebSession.user_id == user_id))

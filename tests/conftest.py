@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -208,3 +209,23 @@ class LocalServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def web(env: Env) -> Iterator[Any]:
+    """The web app in-process on each backend, not signed in (``web.sign_in("analyst")``)."""
+    from websupport import Web
+
+    client = Web(env.app)
+    yield client
+    client.client.close()
+
+
+@pytest.fixture
+def sqlite_web(sqlite_env: Env) -> Iterator[Any]:
+    """The web app in-process on SQLite only."""
+    from websupport import Web
+
+    client = Web(sqlite_env.app)
+    yield client
+    client.client.close()
