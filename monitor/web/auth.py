@@ -22,8 +22,9 @@ import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import delete, func, select
 
 from monitor import audit
@@ -270,3 +271,11 @@ def login(app: App, email: str, password: str, client: str) -> UserView | None:
         else:
             session.execute(delete(LoginFailure).where(LoginFailure.key == by_email))
     return user
+
+
+#: What routes declare: ``def page(ctx: Analyst)``. The role check runs before anything
+#: else the route needs (a refusal comes before a 404 or a 422).
+AnyRole = Annotated[Ctx, Depends(SIGNED_IN)]
+Admin = Annotated[Ctx, Depends(ADMIN)]
+Analyst = Annotated[Ctx, Depends(ANALYST)]
+Operator = Annotated[Ctx, Depends(OPERATOR)]

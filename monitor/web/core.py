@@ -6,7 +6,7 @@ import hmac
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel
 
@@ -14,9 +14,8 @@ from monitor import reports
 from monitor.web.auth import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
-    SIGNED_IN,
+    AnyRole,
     CsrfFailed,
-    Ctx,
     client_address,
     end_session,
     installation,
@@ -118,7 +117,7 @@ def login_submit(
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request, ctx: Ctx = Depends(SIGNED_IN)) -> Response:
+def logout(request: Request, ctx: AnyRole) -> Response:
     end_session(installation(request), request.cookies.get(COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -126,7 +125,7 @@ def logout(request: Request, ctx: Ctx = Depends(SIGNED_IN)) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard_page(request: Request, ctx: Ctx = Depends(SIGNED_IN)) -> Response:
+def dashboard_page(request: Request, ctx: AnyRole) -> Response:
     figures = reports.dashboard(ctx.app)
     peak = max([w["total"] for w in figures["hits_per_week"]] + [1])
     removal_peak = max([k["median_hours"] or 0 for k in figures["removal_by_kind"]] + [1])
@@ -173,7 +172,7 @@ def api_login(request: Request, body: Credentials) -> Response:
 
 
 @router.post("/api/logout", tags=["session"])
-def api_logout(request: Request, ctx: Ctx = Depends(SIGNED_IN)) -> Response:
+def api_logout(request: Request, ctx: AnyRole) -> Response:
     end_session(installation(request), request.cookies.get(COOKIE))
     response = JSONResponse({"signed_out": True})
     response.delete_cookie(COOKIE, path="/")
@@ -181,13 +180,13 @@ def api_logout(request: Request, ctx: Ctx = Depends(SIGNED_IN)) -> Response:
 
 
 @router.get("/api/me", tags=["session"])
-def api_me(ctx: Ctx = Depends(SIGNED_IN)) -> dict[str, Any]:
+def api_me(ctx: AnyRole) -> dict[str, Any]:
     """Who is signed in, with which roles, and the CSRF token for changes."""
     return {"email": ctx.user.email, "roles": sorted(ctx.user.roles), "csrf_token": ctx.user.csrf}
 
 
 @router.get("/api/dashboard", tags=["reports"])
-def api_dashboard(ctx: Ctx = Depends(SIGNED_IN)) -> dict[str, Any]:
+def api_dashboard(ctx: AnyRole) -> dict[str, Any]:
     """Hits per week (by review status), notices by status, median hours to removal per
     recipient kind. Any role."""
     return reports.dashboard(ctx.app)
