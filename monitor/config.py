@@ -316,6 +316,20 @@ class Config:
             web_proxies=env.get("MONITOR_WEB_PROXIES", "").strip(),
         )
 
+    def shown(self) -> list[tuple[Setting, str]]:
+        """Each setting with the value in use, secrets masked (for the admins' page)."""
+        attributes = {"MONITOR_HEALTH_COOLDOWN": "health_cooldown_hours"}
+        shown = []
+        for setting in SETTINGS:
+            value = getattr(self, attributes.get(setting.name, setting.name[8:].lower()), "")
+            text = ",".join(value) if isinstance(value, tuple) else str(value or "")
+            if setting.name == "MONITOR_SECRET_KEY":
+                text = "(set)" if text else "(key file in the var folder)"
+            elif "://" in text:
+                text = _mask_password(text)
+            shown.append((setting, text))
+        return shown
+
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces this configuration in a child process."""
         env = {
@@ -336,6 +350,15 @@ class Config:
         if self.secret_key:
             env["MONITOR_SECRET_KEY"] = self.secret_key
         return env
+
+
+def _mask_password(url: str) -> str:
+    """postgresql://user:secret@host/db → postgresql://user:***@host/db"""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at or ":" not in credentials:
+        return url
+    return f"{scheme}{sep}{credentials.split(':', 1)[0]}:***@{host}"
 
 
 def _schedule(text: str) -> str:

@@ -241,6 +241,7 @@ def check_rate(app: App, email: str, client: str) -> None:
     """Throttled if the address or the client failed too often of late."""
     now = utcnow()
     by_email, by_client = _keys(email, client)
+    wait = 0
     with app.db.session() as session:
         session.execute(delete(LoginFailure).where(LoginFailure.at < now - WINDOW))
         for key, limit in ((by_email, PER_EMAIL), (by_client, PER_CLIENT)):
@@ -250,11 +251,12 @@ def check_rate(app: App, email: str, client: str) -> None:
                 )
             ).one()
             if count >= limit:
+                wait = max(wait, int((oldest + WINDOW - now).total_seconds()) + 1)
                 audit.record(
-                    session, "anonymous", "user.login_throttled", "user", None, key=key[:6]
+                    session, "anonymous", "user.login_throttled", "user", None, by=key.split(":")[0]
                 )
-                wait = int((oldest + WINDOW - now).total_seconds()) + 1
-                raise Throttled(max(wait, 1))
+    if wait:
+        raise Throttled(wait)
 
 
 def login(app: App, email: str, password: str, client: str) -> UserView | None:
