@@ -12,15 +12,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-## Set up and run the demo: a sample case, a sample site on 127.0.0.1, one crawl, its hits.
+## Set up and run the demo: a sample case, a sample site on 127.0.0.1, one crawl, its hits,
+## a notice; then the web app on 127.0.0.1 with a demo account, until Ctrl-C.
 demo: $(STAMP)
-	$(PY) -m monitor demo
+	$(PY) -m monitor demo --serve
 
 ## Set up and run the tests, on SQLite and PostgreSQL.
 test: $(STAMP) services
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## Start PostgreSQL and Redis on 127.0.0.1 if they are installed but not running.
+## Start PostgreSQL and Redis on 127.0.0.1 (installing them, and Chromium for the browser tests, if missing).
 services:
 	bash scripts/services.sh
 

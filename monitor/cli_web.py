@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 import click
 
+from monitor.app import App
 from monitor.cli import friendly_errors, get_app, main
 
 
@@ -29,39 +29,22 @@ def web_command(
     """Serve the web app: review, cases, hash lists, sites, runs, takedowns, the audit log."""
     import uvicorn
 
-    from monitor.web.app import create_app
+    from monitor.web.server import uvicorn_config
 
     app = get_app(ctx)
     host = host or app.config.web_host
     port = app.config.web_port if port is None else port
     daemon = _start_scheduler(app) if with_scheduler else None
     click.echo(f"monitor web: http://{host}:{port}/ (Ctrl-C to stop)", err=True)
-    proxies = app.config.web_proxies
     try:
-        uvicorn.run(
-            create_app(app),
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,  # URLs name cases and hits: not written to a log
-            proxy_headers=bool(proxies),
-            forwarded_allow_ips=proxies or None,
-            server_header=False,
-        )
+        uvicorn.Server(uvicorn_config(app, host, port)).run()
     finally:
         if daemon is not None:
-            daemon.stop()
+            daemon.stop()  # type: ignore[attr-defined]
 
 
-def _start_scheduler(app: object) -> object:
-    from monitor import executors
-    from monitor.scheduler import Intervals, Scheduler
+def _start_scheduler(app: App) -> object:
+    from monitor.scheduler import start_scheduler_thread
 
     logging.basicConfig(level=logging.WARNING)
-    daemon = Scheduler(
-        app,  # type: ignore[arg-type]
-        intervals=Intervals.parse(app.config.scheduler_intervals),  # type: ignore[attr-defined]
-        submit=executors.remote_submitter(app),  # type: ignore[arg-type]
-    )
-    threading.Thread(target=daemon.run, name="scheduler", daemon=True).start()
-    return daemon
+    return start_scheduler_thread(app)

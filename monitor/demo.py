@@ -156,18 +156,43 @@ def run_demo(serve: bool = False) -> int:
         )
         ok = run.status == "completed" and views and draft is not None and removed
         if serve and ok:
-            out.print(
-                f"\nThe sample site stays up at {url} until Ctrl-C. In another terminal:\n"
-                f"  export MONITOR_DATABASE_URL={config.database_url}"
-                " MONITOR_ALLOWED_ADDRESSES=127.0.0.1/32 MONITOR_RDAP_BOOTSTRAP=http://127.0.0.1:9/\n"
-                "  .venv/bin/monitor hits list --status new · .venv/bin/monitor takedowns recheck",
-                markup=False,
-            )
-            wait_for_interrupt()
+            serve_web(out, app, config, url)
         return 0 if ok else 1
     finally:
         stack.close()
         app.close()
+
+
+DEMO_ACCOUNT = "demo@ngo.example"
+
+
+def serve_web(out: Console, app: App, config: Config, site_url: str) -> None:
+    """Keep the sample site up, serve the web app (with the scheduler, so that "Run now"
+    crawls) and make a demo account with every role, until Ctrl-C."""
+    from monitor.scheduler import start_scheduler_thread
+    from monitor.users import ROLES, add_user, generate_password
+    from monitor.web.server import serve_in_background
+
+    password = generate_password()
+    add_user(app, DEMO_ACCOUNT, ROLES, password)
+    web = serve_in_background(app, config.web_host, config.web_port)
+    scheduler = start_scheduler_thread(app)
+    try:
+        out.print(
+            f"\n[bold]The web app is at {web.url}/[/bold] — sign in as {DEMO_ACCOUNT}"
+            f" with the password {password}\n(an account with every role: admin, analyst,"
+            " operator; it lasts as long as this demo database).\n"
+            f"The sample site stays up at {site_url} and the scheduler runs here (Run now"
+            " crawls it). Ctrl-C to stop. In another terminal, the CLI on the same database:\n"
+            f"  export MONITOR_DATABASE_URL={config.database_url}"
+            " MONITOR_ALLOWED_ADDRESSES=127.0.0.1/32 MONITOR_RDAP_BOOTSTRAP=http://127.0.0.1:9/\n"
+            "  .venv/bin/monitor hits list --status new · .venv/bin/monitor takedowns recheck",
+            markup=False,
+        )
+        wait_for_interrupt()
+    finally:
+        scheduler.stop()
+        web.stop()
 
 
 def takedown(

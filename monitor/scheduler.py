@@ -401,3 +401,17 @@ class Scheduler:
                 logger.error("site %s: run %s not queued: %s", site_id, run_id, exc)
                 return None
         return run_id
+
+
+def start_scheduler_thread(app: App) -> Scheduler:
+    """The scheduler in a thread of this process (``monitor web --with-scheduler``, the
+    demo), standing by while another scheduler holds the lock; ``stop()`` ends it."""
+    from monitor import executors
+
+    daemon = Scheduler(
+        app,
+        intervals=Intervals.parse(app.config.scheduler_intervals),
+        submit=executors.remote_submitter(app),
+    )
+    threading.Thread(target=daemon.run, name="scheduler", daemon=True).start()
+    return daemon

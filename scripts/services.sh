@@ -41,3 +41,10 @@ fi
 
 up 5432 && echo "services: PostgreSQL answers on 127.0.0.1:5432" || echo "services: PostgreSQL is NOT running" >&2
 up 6379 && echo "services: Redis answers on 127.0.0.1:6379" || echo "services: Redis is NOT running" >&2
+
+# The browser tests drive Debian's Chromium with Playwright (never a downloaded browser).
+CHROMIUM="${MONITOR_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+  apt_install chromium
+fi
+[ -x "$CHROMIUM" ] || echo "services: no Chromium at $CHROMIUM: the browser tests will fail" >&2
