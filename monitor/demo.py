@@ -179,7 +179,7 @@ def serve_web(out: Console, app: App, config: Config, site_url: str) -> None:
     scheduler = start_scheduler_thread(app)
     try:
         out.print(
-            f"\n[bold]The web app is at {web.url}/[/bold] — sign in as {DEMO_ACCOUNT}"
+            f"\nThe web app is at {web.url}/ — sign in as {DEMO_ACCOUNT}"
             f" with the password {password}\n(an account with every role: admin, analyst,"
             " operator; it lasts as long as this demo database).\n"
             f"The sample site stays up at {site_url} and the scheduler runs here (Run now"
