@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from monitor import audit
 from monitor.app import App
 from monitor.cases import require_case
 from monitor.db.models import HashEntry, Hit, Image, Sighting
+from monitor.errors import NotFound
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,40 @@ class HitView:
         return data
 
 
-def list_hits(app: App, *, case_id: int | None = None, status: str | None = None) -> list[HitView]:
-    query = (
+def _query() -> Select[Any]:
+    return (
         select(Hit, Sighting, Image.sha256, HashEntry.label_enc)
         .join(Sighting, Sighting.id == Hit.sighting_id)
         .join(Image, Image.id == Sighting.image_id)
         .join(HashEntry, HashEntry.id == Hit.hash_entry_id)
-        .order_by(Hit.case_id, Sighting.page_url, Sighting.image_url, Hit.algorithm, Hit.id)
+    )
+
+
+def _view(app: App, hit: Hit, sighting: Sighting, sha256: str, label_enc: bytes | None) -> HitView:
+    return HitView(
+        id=hit.id,
+        case_id=hit.case_id,
+        hash_entry_id=hit.hash_entry_id,
+        label=app.cipher.decrypt_optional(label_enc),
+        site_id=sighting.site_id,
+        page_url=sighting.page_url,
+        image_url=sighting.image_url,
+        final_url=sighting.final_url,
+        algorithm=hit.algorithm,
+        distance=hit.distance,
+        sha256=sha256,
+        status=hit.status,
+        first_seen=hit.first_seen,
+        last_seen=hit.last_seen,
+        decided_by=hit.decided_by,
+        decided_at=hit.decided_at,
+        reason=app.cipher.decrypt_optional(hit.reason_enc),
+    )
+
+
+def list_hits(app: App, *, case_id: int | None = None, status: str | None = None) -> list[HitView]:
+    query = _query().order_by(
+        Hit.case_id, Sighting.page_url, Sighting.image_url, Hit.algorithm, Hit.id
     )
     if case_id is not None:
         query = query.where(Hit.case_id == case_id)
@@ -60,28 +88,7 @@ def list_hits(app: App, *, case_id: int | None = None, status: str | None = None
         if case_id is not None:
             require_case(session, case_id)
         rows = session.execute(query).all()
-        views = [
-            HitView(
-                id=hit.id,
-                case_id=hit.case_id,
-                hash_entry_id=hit.hash_entry_id,
-                label=app.cipher.decrypt_optional(label_enc),
-                site_id=sighting.site_id,
-                page_url=sighting.page_url,
-                image_url=sighting.image_url,
-                final_url=sighting.final_url,
-                algorithm=hit.algorithm,
-                distance=hit.distance,
-                sha256=sha256,
-                status=hit.status,
-                first_seen=hit.first_seen,
-                last_seen=hit.last_seen,
-                decided_by=hit.decided_by,
-                decided_at=hit.decided_at,
-                reason=app.cipher.decrypt_optional(hit.reason_enc),
-            )
-            for hit, sighting, sha256, label_enc in rows
-        ]
+        views = [_view(app, *row) for row in rows]
         audit.record(
             session,
             app.actor,
@@ -92,3 +99,69 @@ def list_hits(app: App, *, case_id: int | None = None, status: str | None = None
             hit_ids=[v.id for v in views],
         )
         return views
+
+
+def get_hit(app: App, hit_id: int) -> HitView:
+    """One hit, for someone looking at it: audit-logged as ``hit.view``."""
+    with app.db.session() as session:
+        row = session.execute(_query().where(Hit.id == hit_id)).first()
+        if row is None:
+            raise NotFound(f"no hit with id {hit_id}")
+        audit.record(session, app.actor, "hit.view", "hit", hit_id)
+        return _view(app, *row)
+
+
+@dataclass(frozen=True)
+class ImageGroup:
+    """The hits of one case on one image (the same bytes, by sha256), wherever it was
+    seen: reviewed as one item, since the same image is the same answer on every page."""
+
+    case_id: int
+    sha256: str
+    hits: tuple[HitView, ...]
+
+    @property
+    def hit_ids(self) -> list[int]:
+        return [h.id for h in self.hits]
+
+    @property
+    def first(self) -> HitView:
+        """The hit seen first: the item's representative (its preview)."""
+        return min(self.hits, key=lambda h: (h.first_seen, h.id))
+
+    @property
+    def first_seen(self) -> datetime:
+        return self.first.first_seen
+
+    @property
+    def statuses(self) -> list[str]:
+        return sorted({h.status for h in self.hits})
+
+    @property
+    def pages(self) -> list[tuple[str, str, list[HitView]]]:
+        """(page URL, image URL, its hits), in the order first seen."""
+        out: dict[tuple[str, str], list[HitView]] = {}
+        for hit in sorted(self.hits, key=lambda h: (h.first_seen, h.id)):
+            out.setdefault((hit.page_url, hit.image_url), []).append(hit)
+        return [(page, image, hits) for (page, image), hits in out.items()]
+
+    @property
+    def matches(self) -> list[tuple[str | None, str, int]]:
+        """(hash label, algorithm, smallest distance) of each reference hash matched."""
+        best: dict[tuple[str | None, str], int] = {}
+        for hit in self.hits:
+            key = (hit.label, hit.algorithm)
+            best[key] = min(best.get(key, hit.distance), hit.distance)
+        return sorted(
+            ((label, algorithm, d) for (label, algorithm), d in best.items()),
+            key=lambda m: (m[2], m[1], m[0] or ""),
+        )
+
+
+def group_by_image(views: list[HitView]) -> list[ImageGroup]:
+    """Hits grouped by case and image, the group seen first first."""
+    groups: dict[tuple[int, str], list[HitView]] = {}
+    for view in views:
+        groups.setdefault((view.case_id, view.sha256), []).append(view)
+    found = [ImageGroup(case_id, sha, tuple(hits)) for (case_id, sha), hits in groups.items()]
+    return sorted(found, key=lambda g: (g.first_seen, g.first.id))

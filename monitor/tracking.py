@@ -284,18 +284,20 @@ def _verdict(app: App, fetch: Fetch, url: str, sha256: str, hashes: list[tuple[s
     return "different"
 
 
-def fetch_image(app: App, url: str) -> Fetched:
+def fetch_image(app: App, url: str, *, allow_private: bool = False) -> Fetched:
     """GET ``url`` into memory (never to disk), through the crawler's address guard at
-    every redirect, within the size cap and the download timeout."""
+    every redirect, within the size cap and the download timeout. ``allow_private``: as
+    for a site added with private addresses allowed (the guard still refuses other
+    schemes than http(s))."""
     allowed = parse_networks(app.config.allowed_addresses)
     opener = urllib.request.build_opener(_NoRedirect)
     for _ in range(MAX_REDIRECTS + 1):
-        check_url(url, allow_private=False, allowed=allowed)
+        check_url(url, allow_private=allow_private, allowed=allowed)
         host = urlsplit(url).hostname or ""
         addresses = {
             info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
         }
-        check_resolved(host, addresses, allow_private=False, allowed=allowed)
+        check_resolved(host, addresses, allow_private=allow_private, allowed=allowed)
         request = urllib.request.Request(url, headers={"User-Agent": app.config.user_agent})
         try:
             with opener.open(request, timeout=app.config.download_timeout) as response:
