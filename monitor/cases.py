@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
-from monitor.db.models import Case
+from monitor.db.models import Case, Hit, Notice
 from monitor.errors import InvalidInput, NotFound
 
 LANGUAGES = ("en", "es")
@@ -162,6 +162,60 @@ def list_cases(app: App) -> list[CaseView]:
         cases = session.scalars(select(Case).order_by(Case.id)).all()
         audit.record(session, app.actor, "case.list", "case", None, count=len(cases))
         return [_view(app, case) for case in cases]
+
+
+@dataclass(frozen=True)
+class Contact:
+    """A victim's contact details: her address, and where alerts go instead (an
+    advocate's), when set."""
+
+    email: str | None
+    alert_to: str | None
+
+
+def reveal_contact(app: App, case_id: int) -> Contact:
+    """The case's contact details, for an analyst who asked to see them: audit-logged as
+    ``case.contact_view`` (the web app's case page does not show them otherwise)."""
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        audit.record(session, app.actor, "case.contact_view", "case", case.id)
+        return Contact(
+            email=app.cipher.decrypt_optional(case.email_enc),
+            alert_to=app.cipher.decrypt_optional(case.alert_to_enc),
+        )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Counts about a case (nothing about her): hits by review status, notices."""
+
+    hits: dict[str, int]
+    notices: int
+    open_notices: int
+
+
+def case_figures(app: App) -> dict[int, Figures]:
+    """Each case's figures, by case id (cases without hits or notices included)."""
+    from monitor.reports import OPEN_NOTICE_STATUSES
+
+    with app.db.session() as session:
+        ids = session.scalars(select(Case.id)).all()
+        hits: dict[int, dict[str, int]] = {i: {} for i in ids}
+        for case_id, status, count in session.execute(
+            select(Hit.case_id, Hit.status, func.count()).group_by(Hit.case_id, Hit.status)
+        ):
+            hits.setdefault(case_id, {})[status] = int(count)
+        notices: dict[int, list[int]] = {i: [0, 0] for i in ids}
+        for case_id, status, count in session.execute(
+            select(Notice.case_id, Notice.status, func.count()).group_by(
+                Notice.case_id, Notice.status
+            )
+        ):
+            row = notices.setdefault(case_id, [0, 0])
+            row[0] += int(count)
+            if status in OPEN_NOTICE_STATUSES:
+                row[1] += int(count)
+    return {i: Figures(hits.get(i, {}), *notices.get(i, [0, 0])) for i in ids}
 
 
 def _view(app: App, case: Case) -> CaseView:

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
 from monitor.cases import require_case
-from monitor.db.models import HashEntry
+from monitor.db.models import HashEntry, Hit, NoticeHit
 from monitor.errors import InvalidInput
 from monitor.hashing import (
     ALGORITHMS,
@@ -135,20 +135,38 @@ _REASONS = {
 }
 
 
+#: The largest hash-list file taken (a PDQ line is some 70 bytes: about 150,000 hashes).
+MAX_LIST_BYTES = 10 * 1024 * 1024
+
+
+class BadHashList(InvalidInput):
+    """A hash-list file that cannot be imported; ``line`` is the 1-based line (JSON: the
+    entry) of the first problem, None when the problem is the file as a whole."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
     """Import a hash-list file; all or nothing. Returns (added, duplicates)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return import_hash_bytes(app, case_id, raw, str(path))
+
+
+def import_hash_bytes(app: App, case_id: int, raw: bytes, name: str) -> tuple[int, int]:
+    """Import a hash list given as the file's bytes (a file read, an upload kept in
+    memory), parsed as ``monitor hashes import`` does; all or nothing. ``name`` is what
+    error messages call the file. Returns (added, duplicates)."""
+    if len(raw) > MAX_LIST_BYTES:
+        raise BadHashList(f"{name}: larger than {MAX_LIST_BYTES // (1024 * 1024)} MB")
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path}: not a text hash list") from None
-    try:
-        parsed = parse_hash_list(text, bit_lengths())
+        parsed = parse_hash_list(raw, bit_lengths())
     except HashListError as exc:
-        raise InvalidInput(f"{path}: {exc}") from exc
+        raise BadHashList(f"{name}: {exc}", exc.line) from exc
     # A file's group numbers become fresh random tokens: one per image, per import.
     tokens: dict[int, str] = {}
     new = [
@@ -251,6 +269,67 @@ def export_hash_list(app: App, case_id: int) -> str:
             )
             for e in entries
         )
+
+
+@dataclass(frozen=True)
+class Deleted:
+    hashes: int  # plain hashes (as count_hashes counts them)
+    entries: int  # with the decision rule's other views of the same images
+    hits: int  # hits found with them, deleted too
+
+
+def delete_hashes(app: App, case_id: int, algorithm: str | None = None) -> Deleted:
+    """Delete the case's hashes (every one, or one algorithm's, with all their views) and
+    the hits found with them (those hits' review decisions go too). Refused, deleting
+    nothing, while a takedown notice covers one of those hits: a notice keeps the hits it
+    is about."""
+    if algorithm is not None and algorithm not in ALGORITHMS:
+        raise InvalidInput(f"algorithm must be one of {', '.join(sorted(ALGORITHMS))}")
+    with app.db.session() as session:
+        require_case(session, case_id)
+        where = [HashEntry.case_id == case_id]
+        if algorithm is not None:
+            where.append(HashEntry.algorithm == algorithm)
+        entries = select(HashEntry.id).where(*where)
+        hits = select(Hit.id).where(Hit.hash_entry_id.in_(entries))
+        noticed = sorted(
+            set(session.scalars(select(NoticeHit.notice_id).where(NoticeHit.hit_id.in_(hits))))
+        )
+        if noticed:
+            raise InvalidInput(
+                "takedown notices cover hits found with these hashes (notice "
+                + ", ".join(map(str, noticed))
+                + "): they cannot be deleted"
+            )
+        plain = int(
+            session.scalar(
+                select(func.count())
+                .select_from(HashEntry)
+                .where(*where, HashEntry.view == ORIGINAL)
+            )
+            or 0
+        )
+        hit_count = int(session.scalar(select(func.count()).select_from(hits.subquery())) or 0)
+        session.execute(
+            delete(Hit)
+            .where(Hit.hash_entry_id.in_(entries))
+            .execution_options(synchronize_session=False)
+        )
+        removed = session.execute(
+            delete(HashEntry).where(*where).execution_options(synchronize_session=False)
+        ).rowcount
+        audit.record(
+            session,
+            app.actor,
+            "hashes.delete",
+            "case",
+            case_id,
+            algorithm=algorithm,
+            hashes=plain,
+            entries=removed,
+            hits=hit_count,
+        )
+        return Deleted(plain, int(removed or 0), hit_count)
 
 
 def count_hashes(app: App, case_id: int) -> dict[str, int]:

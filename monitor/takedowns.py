@@ -9,13 +9,16 @@ lists what its law requires; whatever the system does not know (a signature, an
 authorisation to act for her, the organisation's details when not configured) is
 written as ``[MISSING: ...]`` and listed in ``Notice.missing``, never invented. A draft
 becomes an RFC 5322 ``.eml`` file (and plain text) with ``export_notice``; an analyst
-sends it and marks it sent. Notice bodies are stored encrypted (they locate her images).
+sends it and marks it sent. Until then a draft can be edited (``edit_notice``: what is
+missing follows the markers left) and readdressed (``set_recipient``). Notice bodies
+are stored encrypted (they locate her images).
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -28,10 +31,17 @@ from sqlalchemy import select
 from monitor import audit
 from monitor.alerts import template_env
 from monitor.app import App
-from monitor.cases import require_case
+from monitor.cases import LANGUAGES, require_case
 from monitor.db.models import Hit, Image, Notice, NoticeHit, Sighting, utcnow
 from monitor.errors import InvalidInput
-from monitor.recipients import Fetch, Recipient, Resolve, find_recipients, search_engines
+from monitor.recipients import (
+    KINDS,
+    Fetch,
+    Recipient,
+    Resolve,
+    find_recipients,
+    search_engines,
+)
 from monitor.tracking import add_event, require_notice
 
 #: Legal bases, with the removal deadline their law sets (None: "without undue delay").
@@ -85,6 +95,8 @@ def draft_notices(
     ``law`` covers yet; returns the new notices' ids."""
     if law not in LAWS:
         raise InvalidInput(f"law must be one of {', '.join(LAWS)}")
+    if language is not None and language not in LANGUAGES:
+        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
     now = now or utcnow()
     if law in DELISTING:
         return _draft_delisting(app, case_id, law, language, now)
@@ -299,11 +311,15 @@ def render_notice(language: str, law: str, context: dict[str, Any]) -> tuple[str
     return first.removeprefix("Subject: ").strip(), body.lstrip("\n"), missing
 
 
-def list_notices(app: App, case_id: int | None = None) -> list[NoticeView]:
+def list_notices(
+    app: App, case_id: int | None = None, *, status: str | None = None
+) -> list[NoticeView]:
     with app.db.session() as session:
         query = select(Notice).order_by(Notice.id)
         if case_id is not None:
             query = query.where(Notice.case_id == case_id)
+        if status is not None:
+            query = query.where(Notice.status == status)
         notices = session.scalars(query).all()
         views = [_view(app, session, n) for n in notices]
         audit.record(
@@ -330,10 +346,119 @@ def mark_sent(app: App, notice_id: int, now: datetime | None = None) -> NoticeVi
         return _view(app, session, notice)
 
 
-def export_notice(app: App, notice_id: int, folder: Path, from_address: str) -> list[Path]:
-    """Write the notice as ``notice-<id>.eml`` (RFC 5322, ready to send) and ``.txt``."""
+#: How a draft marks what the system does not know; an analyst's edit removes them.
+MISSING_MARK = re.compile(r"\[MISSING: ([^\]\n]*)\]")
+MAX_SUBJECT = 300
+MAX_BODY = 100_000
+
+
+def missing_in(body: str) -> list[str]:
+    """The ``[MISSING: ...]`` items still in a notice's text, each once, in order."""
+    return list(dict.fromkeys(m.strip() for m in MISSING_MARK.findall(body)))
+
+
+def edit_notice(
+    app: App, notice_id: int, subject: str | None = None, body: str | None = None
+) -> NoticeView:
+    """Change a draft's subject and body (None: unchanged). ``missing`` becomes the
+    ``[MISSING: ...]`` items left in the body. Only a draft: what was sent stays as sent."""
+    if subject is not None:
+        subject = subject.strip()
+        if not subject or "\n" in subject or "\r" in subject:
+            raise InvalidInput("the subject must be one line of text")
+        if len(subject) > MAX_SUBJECT:
+            raise InvalidInput(f"the subject is longer than {MAX_SUBJECT} characters")
+    if body is not None:
+        body = body.replace("\r\n", "\n").replace("\r", "\n")
+        if not body.strip():
+            raise InvalidInput("the body is empty")
+        if len(body) > MAX_BODY:
+            raise InvalidInput(f"the body is longer than {MAX_BODY} characters")
+    with app.db.session() as session:
+        notice = require_notice(session, notice_id)
+        _require_draft(notice)
+        changed = []
+        if subject is not None and subject != notice.subject:
+            notice.subject = subject
+            changed.append("subject")
+        if body is not None and body != app.cipher.decrypt(notice.body_enc):
+            notice.body_enc = app.cipher.encrypt(body)
+            notice.missing = missing_in(body)
+            changed.append("body")
+        audit.record(
+            session,
+            app.actor,
+            "takedowns.edit",
+            "notice",
+            notice_id,
+            changed=changed,
+            missing=len(notice.missing),
+        )
+        return _view(app, session, notice)
+
+
+def set_recipient(app: App, notice_id: int, recipient: Recipient) -> NoticeView:
+    """Send a draft to another recipient (one discovery found, or one an analyst knows).
+    The greeting is readdressed where the draft names the old recipient."""
+    name = recipient.name.strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("a recipient needs a name (at most 200 characters)")
+    if recipient.kind not in KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
+    email = (recipient.email or "").strip() or None
+    form_url = (recipient.form_url or "").strip() or None
+    if not email and not form_url:
+        raise InvalidInput("give the recipient's email address or web form (or both)")
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInput(f"not an email address: {email!r}")
+    if form_url is not None and (
+        urlsplit(form_url).scheme not in ("http", "https") or not urlsplit(form_url).hostname
+    ):
+        raise InvalidInput(f"not a web address: {form_url!r}")
+    with app.db.session() as session:
+        notice = require_notice(session, notice_id)
+        _require_draft(notice)
+        old = dict(notice.recipient)
+        new = replace(
+            recipient,
+            name=name,
+            email=email,
+            form_url=form_url,
+            source=(recipient.source or "analyst")[:40],
+            found_at=recipient.found_at or utcnow().date().isoformat(),
+            domain=old.get("domain", "") or recipient.domain,
+        ).to_json()
+        notice.recipient = new
+        body = app.cipher.decrypt(notice.body_enc)
+        if old.get("name") and old["name"] != name and old["name"] in body:
+            notice.body_enc = app.cipher.encrypt(body.replace(old["name"], name, 1))
+        audit.record(
+            session,
+            app.actor,
+            "takedowns.recipient",
+            "notice",
+            notice_id,
+            kind=new["kind"],
+            source=new["source"],
+        )
+        return _view(app, session, notice)
+
+
+def _require_draft(notice: Notice) -> None:
+    if notice.status != "draft":
+        raise InvalidInput(f"notice {notice.id} is {notice.status}: only a draft can be changed")
+
+
+def notice_email(app: App, notice_id: int, from_address: str) -> EmailMessage:
+    """The notice as an RFC 5322 message ready to send, built in memory (audit-logged as
+    an export)."""
     view = get_notice(app, notice_id)
-    folder.mkdir(parents=True, exist_ok=True)
+    with app.db.session() as session:
+        audit.record(session, app.actor, "takedowns.export", "notice", notice_id)
+    return _email(app, view, from_address)
+
+
+def _email(app: App, view: NoticeView, from_address: str) -> EmailMessage:
     email = EmailMessage()
     email["From"] = formataddr((app.config.org_name or "", from_address))
     to = view.recipient.get("email")
@@ -343,14 +468,27 @@ def export_notice(app: App, notice_id: int, folder: Path, from_address: str) -> 
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or None)
     email.set_content(view.body)
-    eml = folder / f"notice-{notice_id}.eml"
-    txt = folder / f"notice-{notice_id}.txt"
-    eml.write_bytes(bytes(email))
+    return email
+
+
+def notice_text(view: NoticeView) -> str:
+    """The notice as plain text, with whom it goes to (an address, or the form to file)."""
+    to = view.recipient.get("email")
     form = view.recipient.get("form_url")
     header = (
         f"To: {to or '(no address: file it at ' + (form or '?') + ')'}\nSubject: {view.subject}\n\n"
     )
-    txt.write_text(header + view.body, encoding="utf-8")
+    return header + view.body
+
+
+def export_notice(app: App, notice_id: int, folder: Path, from_address: str) -> list[Path]:
+    """Write the notice as ``notice-<id>.eml`` (RFC 5322, ready to send) and ``.txt``."""
+    view = get_notice(app, notice_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    eml = folder / f"notice-{notice_id}.eml"
+    txt = folder / f"notice-{notice_id}.txt"
+    eml.write_bytes(bytes(_email(app, view, from_address)))
+    txt.write_text(notice_text(view), encoding="utf-8")
     return [eml, txt]
 
 

@@ -1,0 +1,191 @@
+"""The analysts' case pages and API: opening and editing cases, contact details shown only
+on request (and audit-logged), hash lists imported from an upload, exported, deleted."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from sqlalchemy import select
+from websupport import Web
+
+from monitor.cases import add_case, get_case
+from monitor.db.models import AuditEvent, Case
+from monitor.hashes import count_hashes
+
+PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
+PHASH = "c2924c5532bddfc8"
+ANALYST = "analyst@ngo.example"
+
+
+def audit_rows(web: Web, action: str) -> list[AuditEvent]:
+    with web.app.db.session() as session:
+        return list(
+            session.scalars(
+                select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)
+            )
+        )
+
+
+def upload(web: Web, path: str, name: str, content: bytes) -> object:
+    return web.post(path, files={"file": (name, content, "text/plain")})
+
+
+def api_upload(web: Web, path: str, name: str, content: bytes) -> object:
+    return web.client.post(
+        path, files={"file": (name, content, "text/plain")}, headers={"X-CSRF-Token": web.csrf}
+    )
+
+
+def test_a_case_opened_with_the_form_is_in_the_database_and_the_list(web: Web) -> None:
+    web.sign_in("analyst")
+    form = web.get("/cases/new")
+    assert form.status_code == 200 and 'action="/cases"' in form.text
+    answer = web.post(
+        "/cases",
+        {
+            "name": "K-17",
+            "email": "her@example.org",
+            "language": "es",
+            "alerts": "daily",
+            "country": "ar",
+            "auto_confirm_exact": "1",
+        },
+    )
+    assert answer.status_code == 303
+    case_id = int(re.fullmatch(r"/cases/(\d+)\?done=.*", answer.headers["location"])[1])
+    with web.app.db.session() as session:
+        stored = session.get(Case, case_id)
+        assert stored is not None and b"K-17" not in stored.name_enc  # encrypted
+    view = get_case(web.app, case_id)
+    assert (view.name, view.email, view.language, view.alerts, view.country) == (
+        "K-17",
+        "her@example.org",
+        "es",
+        "daily",
+        "AR",
+    )
+    assert view.auto_confirm_exact
+    listed = web.get("/cases")
+    assert listed.status_code == 200
+    row = re.search(rf'<tr data-case="{case_id}">.*?</tr>', listed.text, re.S)
+    assert row and "K-17" in row[0] and "daily" in row[0]
+    assert "her@example.org" not in listed.text
+    # A wrong field: the form again, with the reason, and nothing opened.
+    bad = web.post("/cases", {"name": "X", "email": "not-an-address"})
+    assert bad.status_code == 400 and "not an email address" in bad.text
+    with web.app.db.session() as session:
+        assert len(session.scalars(select(Case)).all()) == 1
+
+
+def test_contact_details_are_shown_only_on_request_and_audit_logged(web: Web) -> None:
+    web.sign_in("analyst")
+    case_id = add_case(web.app, "M", email="victim@example.org", alert_to="advocate@example.org")
+    page = web.get(f"/cases/{case_id}")
+    assert page.status_code == 200 and "Show contact details" in page.text
+    for text in (page.text, web.get(f"/cases/{case_id}/edit").text):
+        assert "victim@example.org" not in text and "advocate@example.org" not in text
+    api = web.api_get(f"/api/cases/{case_id}")
+    assert api.status_code == 200 and "victim@" not in api.text and api.json()["has_email"]
+    assert audit_rows(web, "case.contact_view") == []
+
+    shown = web.post(f"/cases/{case_id}/contact")
+    assert shown.status_code == 200
+    assert "victim@example.org" in shown.text and "advocate@example.org" in shown.text
+    (row,) = audit_rows(web, "case.contact_view")
+    assert (row.actor, row.object_type, row.object_id) == (ANALYST, "case", str(case_id))
+    by_api = web.api_post(f"/api/cases/{case_id}/contact")
+    assert by_api.json() == {"email": "victim@example.org", "alert_to": "advocate@example.org"}
+    assert len(audit_rows(web, "case.contact_view")) == 2
+    assert web.get(f"/cases/{case_id}/contact").status_code == 405  # never by a plain link
+
+    operator = web.new_browser().sign_in("operator")
+    assert operator.post(f"/cases/{case_id}/contact").status_code == 403
+    assert operator.get(f"/cases/{case_id}").status_code == 403
+    assert len(audit_rows(web, "case.contact_view")) == 2
+
+
+def test_preferences_are_edited_by_form_and_api(web: Web) -> None:
+    web.sign_in("analyst")
+    case_id = add_case(web.app, "P", email="p@example.org", alert_to="adv@example.org")
+    answer = web.post(
+        f"/cases/{case_id}/edit",
+        {"language": "es", "alerts": "weekly", "country": "ES", "clear_alert_to": "1"},
+    )
+    assert answer.status_code == 303 and "alerts" in answer.headers["location"]
+    view = get_case(web.app, case_id)
+    assert (view.language, view.alerts, view.country, view.alert_to) == ("es", "weekly", "ES", None)
+    assert view.email == "p@example.org" and not view.auto_confirm_exact  # empty: unchanged
+    patched = web.api_post(
+        f"/api/cases/{case_id}",
+        {"alerts": "immediate", "auto_confirm_exact": True, "email": "new@example.org"},
+        method="PATCH",
+    )
+    assert patched.status_code == 200
+    assert set(patched.json()["changed"]) == {"alerts", "auto-confirm-exact", "email"}
+    assert get_case(web.app, case_id).email == "new@example.org"
+    assert "new@example.org" not in patched.text
+    wrong = web.api_post(f"/api/cases/{case_id}", {"alerts": "hourly"}, method="PATCH")
+    assert wrong.status_code == 400 and "alerts must be one of" in wrong.json()["detail"]
+    created = web.api_post("/api/cases", {"name": "Q", "language": "en", "country": "ar"})
+    assert created.status_code == 201 and created.json()["country"] == "AR"
+    listed = web.api_get("/api/cases").json()
+    assert [c["name"] for c in listed] == ["P", "Q"] and listed[0]["hits"] == {}
+    assert web.api_get("/api/cases/999").status_code == 404
+
+
+def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -> None:
+    web.sign_in("analyst")
+    case_id = add_case(web.app, "H")
+    listing = f"# from the helpline\npdq {PDQ} first photo\nphash {PHASH}\n".encode()
+    answer = upload(web, f"/cases/{case_id}/hashes", "list.txt", listing)
+    assert answer.status_code == 303, answer.text
+    assert "Imported%202%20hashes%20%280%20already" in answer.headers["location"]
+    page = web.get(f"/cases/{case_id}/hashes")
+    assert re.search(r'data-algorithm="pdq"><td>pdq</td><td>1<', page.text)
+    assert re.search(r'data-algorithm="phash"><td>phash</td><td>1<', page.text)
+    assert re.search(r'data-algorithm="pdq"', web.get(f"/cases/{case_id}").text)
+    # The same hash as CSV: a duplicate.
+    csv = f'algorithm,hash,label\npdq,{PDQ},"a, b"\n'.encode()
+    again = upload(web, f"/cases/{case_id}/hashes", "list.csv", csv)
+    assert "Imported%200%20hashes%20%281%20already" in again.headers["location"]
+    # A bad line: 400, its number, nothing imported.
+    bad = f"phash {PHASH[::-1]}\n\nphash zz924c5532bddfc8\n".encode()
+    refused = upload(web, f"/cases/{case_id}/hashes", "bad.txt", bad)
+    assert refused.status_code == 400
+    assert "bad.txt: line 3:" in refused.text and 'data-line="3"' in refused.text
+    assert count_hashes(web.app, case_id) == {"pdq": 1, "phash": 1}
+    by_api = api_upload(web, f"/api/cases/{case_id}/hashes", "bad.txt", bad)
+    assert by_api.status_code == 400 and by_api.json()["line"] == 3
+    assert "line 3" in by_api.json()["detail"]
+    bare = api_upload(
+        web, f"/api/cases/{case_id}/hashes", "stopncii.txt", f"{PDQ[::-1]},90\n".encode()
+    )
+    assert bare.json() == {"added": 1, "duplicates": 0}  # a bare PDQ line (StopNCII)
+    assert web.api_get(f"/api/cases/{case_id}/hashes").json() == {"counts": {"pdq": 2, "phash": 1}}
+
+    # Export: a download, audit-logged, that imports again elsewhere.
+    exported = web.get(f"/cases/{case_id}/hashes/export")
+    assert exported.status_code == 200
+    assert exported.headers["content-disposition"].startswith("attachment;")
+    assert exported.headers["cache-control"] == "no-store"
+    labels = {h["label"] for h in json.loads(exported.content)["hashes"]}
+    assert labels == {"first photo", None}
+    assert [r.actor for r in audit_rows(web, "hashes.export")] == [ANALYST]
+    other = add_case(web.app, "H2")
+    reimported = upload(web, f"/cases/{other}/hashes", "export.json", exported.content)
+    assert reimported.status_code == 303
+    assert count_hashes(web.app, other) == count_hashes(web.app, case_id)
+    assert web.api_get(f"/api/cases/{other}/hashes/export").json()["hashes"]
+
+    # Delete one algorithm's, then every one.
+    deleted = web.post(f"/cases/{case_id}/hashes/delete", {"algorithm": "phash"})
+    assert deleted.status_code == 303
+    assert count_hashes(web.app, case_id) == {"pdq": 2}
+    answer = web.api_post(f"/api/cases/{case_id}/hashes", method="DELETE")
+    assert answer.json() == {"hashes": 2, "entries": 2, "hits": 0}
+    assert count_hashes(web.app, case_id) == {}
+    assert count_hashes(web.app, other) == {"pdq": 2, "phash": 1}  # another case's stay
+    assert [r.detail["algorithm"] for r in audit_rows(web, "hashes.delete")] == ["phash", None]
+    unknown = web.api_post(f"/api/cases/{case_id}/hashes?algorithm=md5", method="DELETE")
+    assert unknown.status_code == 400
