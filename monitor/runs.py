@@ -6,8 +6,9 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -22,6 +23,8 @@ FINAL_STATUSES = ("completed", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
 COMPLETED_REASONS = ("finished", "closespider_pagecount", "page_limit", "closespider_timeout")
 TRIGGERS = ("schedule", "manual", "retry")
+#: What ``list_runs`` filters on: a status, or "active" (queued or running).
+STATUS_FILTERS = ("active", *ACTIVE_STATUSES, *FINAL_STATUSES)
 
 
 class RunActive(InvalidInput):
@@ -63,6 +66,48 @@ class RunView:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def duration(self, now: datetime | None = None) -> float | None:
+        """Seconds from its start to its end (or to now while it runs)."""
+        if self.started_at is None:
+            return None
+        end = self.finished_at or (now or utcnow())
+        return max(0.0, (end - self.started_at).total_seconds())
+
+    def to_json(self) -> dict[str, Any]:
+        """The run as JSON (dates ISO 8601), for the API."""
+
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at else None
+
+        duration = self.duration()
+        return {
+            "id": self.id,
+            "site_id": self.site_id,
+            "site": self.site_name,
+            "trigger": self.trigger,
+            "status": self.status,
+            "active": self.active,
+            "finish_reason": self.finish_reason,
+            "worker": self.worker,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "updated_at": iso(self.updated_at),
+            "duration_seconds": round(duration, 1) if duration is not None else None,
+            "pages": self.stats.pages,
+            "images": self.stats.images,
+            "bytes": self.stats.bytes,
+            "hits": self.stats.hits,
+            "new_hits": self.stats.new_hits,
+            "errors": dict(self.stats.errors),
+            "errors_total": sum(self.stats.errors.values()),
+            "cancel_requested": self.cancel_requested,
+        }
 
 
 def create_run(app: App, site_id: int, trigger: str = "manual") -> int:
@@ -207,6 +252,8 @@ def list_runs(
     app: App, *, site_id: int | None = None, status: str | None = None, limit: int = 20
 ) -> list[RunView]:
     """The newest runs first."""
+    if status is not None and status not in STATUS_FILTERS:
+        raise InvalidInput(f"a run status is one of {', '.join(STATUS_FILTERS)}, not {status!r}")
     with app.db.session() as session:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
         if site_id is not None:
@@ -216,6 +263,14 @@ def list_runs(
         elif status is not None:
             query = query.where(CrawlRun.status == status)
         return [_view(session, run) for run in session.scalars(query)]
+
+
+def latest_runs(app: App) -> dict[int, RunView]:
+    """Each site's newest run, by site id (sites never run are not in it)."""
+    with app.db.session() as session:
+        newest = select(func.max(CrawlRun.id)).group_by(CrawlRun.site_id).scalar_subquery()
+        found = session.scalars(select(CrawlRun).where(CrawlRun.id.in_(newest)))
+        return {run.site_id: _view(session, run) for run in found}
 
 
 def _view(session: Session, run: CrawlRun) -> RunView:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
@@ -17,7 +18,7 @@ from sqlalchemy import select
 
 from monitor import audit
 from monitor.app import App
-from monitor.db.models import Site, SiteGroup
+from monitor.db.models import Site, SiteGroup, apscheduler_jobs
 from monitor.errors import InvalidInput, NotFound
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -90,6 +91,23 @@ def site_schedule(app: App, site_id: int) -> Schedule:
             raise NotFound(f"no site with id {site_id}")
         group = session.get(SiteGroup, site.group_name) if site.group_name else None
         return effective(site, group, app.config.schedule, app.config.schedule_jitter)
+
+
+def next_starts(app: App) -> dict[int, datetime]:
+    """When the scheduler will next start each enabled site's crawl, by site id, as its
+    job store says (empty until a scheduler has run; jitter comes on top)."""
+    with app.db.session() as session:
+        rows = session.execute(
+            select(apscheduler_jobs.c.id, apscheduler_jobs.c.next_run_time).where(
+                apscheduler_jobs.c.id.like("site:%")
+            )
+        )
+        found = {}
+        for job_id, at in rows:
+            number = job_id.split(":", 1)[1]
+            if at is not None and number.isdigit():
+                found[int(number)] = datetime.fromtimestamp(at, UTC)
+        return found
 
 
 def set_group(app: App, name: str, schedule: str | None, jitter: int | None) -> None:

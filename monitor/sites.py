@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
-from monitor.db.models import Site
+from monitor.db.models import Site, SiteHealth
 from monitor.errors import InvalidInput, NotFound
 from monitor.netguard import AddressRefused, check_url, parse_networks
 
@@ -186,6 +187,26 @@ def get_site(app: App, ref: str | int) -> SiteView:
 def list_sites(app: App) -> list[SiteView]:
     with app.db.session() as session:
         return [view(s) for s in session.scalars(select(Site).order_by(Site.id))]
+
+
+@dataclass(frozen=True)
+class HealthView:
+    """A site's health as the scheduler last judged it (``monitor.health``)."""
+
+    state: str  # ok | failing
+    reason: str | None
+    since: datetime
+    checked_at: datetime | None
+
+
+def health_by_site(app: App) -> dict[int, HealthView]:
+    """The health of every site judged so far, by site id (a site never judged — no
+    finished run yet, or no scheduler — is not in it)."""
+    with app.db.session() as session:
+        return {
+            h.site_id: HealthView(h.state, h.reason, h.since, h.checked_at)
+            for h in session.scalars(select(SiteHealth))
+        }
 
 
 def view(site: Site) -> SiteView:
