@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import LOOPBACK, ROOT, Env, make_app, make_env
+from conftest import LOOPBACK, PHOTOS, ROOT, Env, make_app, make_env
 from test_scheduling import INTERVALS
 
-from monitor import cases, hashes
+from monitor import cases, hashes, recipients
+from monitor.samplesite import SiteServer
 from monitor.scheduler import start_scheduler_thread
 from monitor.users import add_user
 from monitor.web.server import Background, serve_in_background
@@ -85,6 +87,15 @@ class Site:
         page.wait_for_url(self.url + "/")
 
 
+def loaded(image: Any, timeout: float = 20) -> None:
+    """Wait until an <img> has loaded a picture (the page's CSP forbids Playwright's
+    string predicates, so this polls from here)."""
+    deadline = time.monotonic() + timeout
+    while not image.evaluate("img => img.complete && img.naturalWidth > 0"):
+        assert time.monotonic() < deadline, "the image did not load"
+        time.sleep(0.1)
+
+
 def shot(page: Any, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -115,6 +126,7 @@ def site(sqlite_env: Env) -> Iterator[Site]:
 def hash_list_of(tmp_path: Path, photos: list[Path]) -> Path:
     """A hash-list file as a victim's or a partner's tool would send it: made by another
     installation from the photos, which never reach the web app."""
+    (tmp_path / "elsewhere").mkdir()
     other = make_app(make_env(tmp_path / "elsewhere", f"sqlite:///{tmp_path / 'elsewhere.db'}"))
     try:
         case_id = cases.add_case(other, "elsewhere")
@@ -184,3 +196,107 @@ def test_a_wrong_role_is_refused_and_not_offered(site: Site, chromium: Any) -> N
         assert answer is not None and answer.status == 403, path
         assert "This needs the" in page.inner_text("[role=alert]")
     shot(page, "10-refused")
+
+
+def test_an_analyst_opens_a_case_watches_a_site_reviews_and_drafts_a_notice(
+    site: Site, chromium: Any, server: SiteServer, tmp_path: Path
+) -> None:
+    """The issue's walk: log in, create a case, import hashes, add a site, run a crawl
+    against the loopback fixture site, review the hits, draft a notice."""
+    hash_file = hash_list_of(tmp_path, [PHOTOS / "astronaut.jpg", PHOTOS / "coffee.jpg"])
+    recipients.set_override(
+        site.env.app, "127.0.0.1", kind="host", name="Sample hosting, abuse desk",
+        email="abuse@hosting.example",
+    )  # fmt: skip
+    page = site.page(chromium, "ana@ngo.example")
+    page.on("dialog", lambda dialog: dialog.accept())  # the "are you sure?" confirmations
+    shot(page, "02-dashboard-empty")
+
+    # A case, and her hash list (a file: her photos never reach the app).
+    page.click("nav >> text=Cases")
+    page.goto(site.url + "/cases/new")
+    page.fill("#f-name", "Case A")
+    page.click("text=Open the case")
+    page.wait_for_url(re.compile(r".*/cases/\d+"))
+    case_id = int(re.search(r"/cases/(\d+)", page.url)[1])  # type: ignore[index]
+    page.goto(f"{site.url}/cases/{case_id}/hashes")
+    page.set_input_files("input[name=file]", str(hash_file))
+    page.click("button:has-text('Import')")
+    assert re.search(r"Imported \d+ hashes", page.inner_text("main")), page.inner_text("main")
+    assert "pdq" in page.inner_text("main")
+    shot(page, "04-hash-list")
+
+    # The sample site on the watchlist, crawled now.
+    page.click("nav >> text=Sites")
+    page.goto(site.url + "/sites/new")
+    page.fill("#f-url", server.main_url + "/")
+    page.fill("#f-name", "sample-site")
+    page.check("input[name=allow_private]")
+    page.fill("#f-delay", "0")
+    page.fill("#f-pages", "200")
+    page.click("text=Add to the watchlist")
+    page.wait_for_url(re.compile(r".*/sites/\d+"))
+    shot(page, "05-site")
+    page.click("button:has-text('Run now')")
+    page.wait_for_url(re.compile(r".*/runs/\d+"))
+    # runs.js follows the run live and reloads the page when it ends.
+    page.locator("#run[data-run-status=completed]").wait_for(timeout=180_000)
+    hits = int(page.inner_text("[data-run-field=hits] >> nth=0"))
+    assert hits > 0 and int(page.inner_text(".figure[data-run-field=pages]")) > 5
+    shot(page, "06-run")
+    page.click("nav >> text=Sites")
+    assert "completed" in page.inner_text("main")
+    shot(page, "05-sites")
+
+    # Review: blurred previews fetched live, revealed on request, decided by keyboard.
+    page.click("nav >> text=Review")
+    items = int(page.inner_text("[data-figure=items]"))
+    assert items > 2
+    first = page.locator(".review-item").first
+    image = first.locator(".preview img")
+    image.scroll_into_view_if_needed()
+    loaded(image)
+    assert "reveal" not in (image.get_attribute("src") or "")
+    sources = page.locator("img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
+    assert sources and all(s.startswith("/review/hits/") for s in sources), sources
+    shot(page, "07-review")
+    page.keyboard.press("v")
+    assert "reveal=1" in (image.get_attribute("src") or "")
+    loaded(image)
+    page.keyboard.press("c")  # confirm the current item: it leaves the queue
+    page.locator(f"[data-figure=items]:text-is('{items - 1}')").wait_for()
+    assert page.locator(".review-item.current").count() == 1  # the next one is current
+    boxes = page.locator(".review-item input.select")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.click("#batch button[value=confirm]")
+    page.wait_for_load_state()
+    assert "confirmed" in page.inner_text("[role=status]")
+    assert int(page.inner_text("[data-figure=items]")) == items - 3
+
+    # A notice for the confirmed hits: drafted, edited, sent.
+    page.goto(f"{site.url}/cases/{case_id}")
+    page.select_option("#f-law", "us-take-it-down")
+    page.click("button:has-text('Draft')")
+    page.click("#drafted a >> nth=0")
+    page.wait_for_url(re.compile(r".*/takedowns/\d+"))
+    assert "Sample hosting, abuse desk" in page.inner_text("#recipient")
+    missing = page.locator("#missing li").count()
+    assert missing > 0
+    body = page.input_value("textarea[name=body]")
+    page.fill("textarea[name=body]", body + "\nOur reference: NGO-2026-17\n")
+    page.click("text=Save the draft")
+    assert "NGO-2026-17" in page.inner_text("#body")
+    shot(page, "08-notice")
+    page.click("button:has-text('Mark sent')")
+    page.wait_for_load_state()
+    assert "sent" in page.inner_text("#timeline")
+    assert page.locator("textarea[name=body]").count() == 0  # no more edits once sent
+
+    page.click("nav >> text=Takedowns")
+    shot(page, "08-takedowns")
+    page.click("nav >> text=Status")
+    shot(page, "11-status")
+    page.click("nav >> text=Dashboard")
+    assert int(page.inner_text("[data-figure=open-notices]")) >= 1
+    shot(page, "02-dashboard")
