@@ -230,10 +230,12 @@ def test_run_now_cancel_and_time_budget(scheduling: Env) -> None:
     local = LocalServer(pages(30))
     try:
         url = f"http://127.0.0.1:{local.port}/"
+        # A chain of 30 pages a second apart: 30 s, unless cancelled or out of time (the
+        # default depth limit, 5, would end it after 6 pages, before the cancel comes).
         slow = add_site(env.app, url, name="slow", allow_private=True, crawl_delay=1.0,
-                        schedule="every 1w")  # fmt: skip
+                        schedule="every 1w", max_depth=50)  # fmt: skip
         budget = add_site(env.app, url, name="budget", allow_private=True, crawl_delay=1.0,
-                          schedule="every 1w", time_budget=3)  # fmt: skip
+                          schedule="every 1w", time_budget=3, max_depth=50)  # fmt: skip
         daemon = Daemon(env)
         daemon.wait_for("is active")
         queued = env.cli("site", "run-now", "slow", check=True).stdout
