@@ -450,3 +450,32 @@ def test_monitor_web_serves_on_loopback(sqlite_env: Env) -> None:
         server.terminate()
         out, _ = server.communicate(timeout=20)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_uploads_stay_in_memory_and_huge_bodies_are_refused(
+    sqlite_web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    spooled: list[str] = []
+
+    def no_disk(*args: Any, **kwargs: Any) -> Any:
+        spooled.append("temporary file")  # (an exception here would become a 400)
+        raise OSError("an upload was spooled to a temporary file")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_disk)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", no_disk)
+    web = sqlite_web.sign_in("analyst")
+    case_id = add_case(web.app, "Case A")
+    three_mb = b"not a hash list\n" * (3 * 1024 * 1024 // 16)  # Starlette spools over 1 MB
+    answer = web.api_post(
+        f"/api/cases/{case_id}/hashes", files={"file": ("list.txt", three_mb, "text/plain")}
+    )
+    assert answer.status_code == 400, answer.text  # read in memory, then refused as bad
+    assert "not a hash list" in answer.text or "line 1" in answer.text, answer.text
+    assert spooled == []
+    huge = web.api_post(
+        f"/api/cases/{case_id}/hashes",
+        files={"file": ("list.txt", b"0" * (13 * 1024 * 1024), "text/plain")},
+    )
+    assert huge.status_code == 413

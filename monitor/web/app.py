@@ -12,10 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.formparsers import MultiPartParser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor import __version__
 from monitor.app import App
@@ -28,6 +30,43 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:;"
     " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+
+
+#: The largest request body accepted (a hash-list upload is at most 10 MB): a larger one
+#: is refused with 413 before it is read, and what is read stays in memory: Starlette
+#: would otherwise spool an upload over 1 MB to a temporary file on disk.
+MAX_BODY = 12 * 1024 * 1024
+MultiPartParser.spool_max_size = MAX_BODY
+MultiPartParser.max_part_size = MAX_BODY
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes: by Content-Length at once, and while
+    reading one sent in chunks."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await PlainTextResponse("request body too large", status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, "request body too large")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def is_api(request: Request) -> bool:
@@ -48,6 +87,7 @@ def create_app(app: App) -> FastAPI:
         redoc_url=None,
     )
     web.state.app = app
+    web.add_middleware(BodyLimit, limit=MAX_BODY)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (core, cases, review, takedowns, sites, admin):
         web.include_router(module.router)
