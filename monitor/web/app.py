@@ -15,6 +15,7 @@ from urllib.parse import quote
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,7 +24,7 @@ from monitor import __version__
 from monitor.app import App
 from monitor.errors import InvalidInput, MonitorError, NotFound
 from monitor.web import admin, cases, core, review, sites, takedowns
-from monitor.web.auth import CsrfFailed, NotSignedIn, Refused, Throttled
+from monitor.web.auth import CsrfFailed, NotSignedIn, Refused, Require, Throttled
 from monitor.web.ui import HERE, render
 
 CSP = (
@@ -69,6 +70,18 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
+def _describe_roles(route: APIRoute) -> None:
+    """Say in the OpenAPI description (and as ``x-roles``) which roles a route admits."""
+    for dependency in route.dependant.dependencies:
+        if isinstance(dependency.call, Require):
+            roles = list(dependency.call.roles) or ["any role"]
+            route.description = (route.description or "").rstrip() + (
+                f"\n\nRoles: {', '.join(roles)}."
+            )
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": roles}
+            return
+
+
 def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/api"
 
@@ -90,6 +103,9 @@ def create_app(app: App) -> FastAPI:
     web.add_middleware(BodyLimit, limit=MAX_BODY)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (core, cases, review, takedowns, sites, admin):
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                _describe_roles(route)
         web.include_router(module.router)
 
     @web.middleware("http")
