@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from monitor import audit, users
 from monitor.db.models import AuditEvent
@@ -113,23 +113,24 @@ def _account(ctx: Any, user_id: int) -> users.UserView:
 # -- the audit log ------------------------------------------------------------------------------
 
 
+class AuditFilter(BaseModel):
+    """actor matches part of the name, action is a prefix ("hits."), since/until are days
+    (YYYY-MM-DD, until inclusive); 100 events a page, newest first."""
+
+    actor: str = ""
+    action: str = ""
+    object_type: str = ""
+    object_id: str = ""
+    since: str = ""
+    until: str = ""
+    page: int = Field(1, ge=1)
+
+
 @router.get("/admin/audit", include_in_schema=False)
-def audit_page(
-    request: Request,
-    ctx: Admin,
-    actor: str = "",
-    action: str = "",
-    object_type: str = "",
-    object_id: str = "",
-    since: str = "",
-    until: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
-) -> Response:
-    found = _search(ctx, actor, action, object_type, object_id, since, until, page)
-    filters = {
-        "actor": actor, "action": action, "object_type": object_type,
-        "object_id": object_id, "since": since, "until": until,
-    }  # fmt: skip
+def audit_page(request: Request, ctx: Admin, query: Annotated[AuditFilter, Query()]) -> Response:
+    found = _search(ctx, query)
+    filters = query.model_dump(exclude={"page"})
+    page = query.page
     return render(
         request,
         "admin/audit.html",
@@ -143,27 +144,18 @@ def audit_page(
     )
 
 
-def _search(
-    ctx: Any,
-    actor: str,
-    action: str,
-    object_type: str,
-    object_id: str,
-    since: str,
-    until: str,
-    page: int,
-) -> audit.Page:
+def _search(ctx: Any, query: AuditFilter) -> audit.Page:
     with ctx.app.db.session() as session:
         found = audit.search(
             session,
-            actor=actor.strip() or None,
-            action=action.strip() or None,
-            object_type=object_type.strip() or None,
-            object_id=object_id.strip() or None,
-            since=_day(since),
-            until=_day(until, end=True),
+            actor=query.actor.strip() or None,
+            action=query.action.strip() or None,
+            object_type=query.object_type.strip() or None,
+            object_id=query.object_id.strip() or None,
+            since=_day(query.since),
+            until=_day(query.until, end=True),
             limit=PAGE,
-            offset=(page - 1) * PAGE,
+            offset=(query.page - 1) * PAGE,
         )
         session.expunge_all()
         # Reading the audit log is itself recorded.
@@ -253,21 +245,12 @@ def api_users_enable(ctx: Admin, user_id: int) -> dict[str, Any]:
 
 
 @router.get("/api/admin/audit", tags=["admin"])
-def api_audit(
-    ctx: Admin,
-    actor: str = "",
-    action: str = "",
-    object_type: str = "",
-    object_id: str = "",
-    since: str = "",
-    until: str = "",
-    page: Annotated[int, Query(ge=1)] = 1,
-) -> dict[str, Any]:
+def api_audit(ctx: Admin, query: Annotated[AuditFilter, Query()]) -> dict[str, Any]:
     """The audit log, newest first, 100 a page: actor matches part of the name, action is
     a prefix, since/until are days (YYYY-MM-DD, until inclusive). Admin only; the search
     is itself recorded."""
-    found = _search(ctx, actor, action, object_type, object_id, since, until, page)
-    return {"total": found.total, "page": page, "events": [_event(e) for e in found.events]}
+    found = _search(ctx, query)
+    return {"total": found.total, "page": query.page, "events": [_event(e) for e in found.events]}
 
 
 @router.get("/api/admin/settings", tags=["admin"])

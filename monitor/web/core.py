@@ -63,16 +63,18 @@ def healthz() -> dict[str, str]:
 def login_page(request: Request, next: str = "/") -> Response:
     if principal(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_form(request, next=next)
+
+
+def _login_form(request: Request, status_code: int = 200, **context: Any) -> Response:
+    """The login form with a fresh CSRF token of its own, in the form and in a cookie."""
     token = secrets.token_urlsafe(32)
-    response = render(request, "login.html", login_csrf=token, next=_safe_next(next))
+    context["next"] = _safe_next(context.get("next"))
+    response = render(request, "login.html", status_code=status_code, login_csrf=token, **context)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        secure=_secure(request),
-        samesite="strict",
+        LOGIN_CSRF_COOKIE, token, httponly=True, secure=_secure(request), samesite="strict",
         path="/login",
-    )
+    )  # fmt: skip
     return response
 
 
@@ -90,25 +92,13 @@ def login_submit(
     app = installation(request)
     user = login(app, email, password, client_address(request))
     if user is None:
-        token = secrets.token_urlsafe(32)
-        response = render(
+        return _login_form(
             request,
-            "login.html",
             status_code=401,
-            login_csrf=token,
-            next=_safe_next(next),
+            next=next,
             error="Wrong address or password, or the account is disabled.",
             email=email[:254],
         )
-        response.set_cookie(
-            LOGIN_CSRF_COOKIE,
-            token,
-            httponly=True,
-            secure=_secure(request),
-            samesite="strict",
-            path="/login",
-        )
-        return response
     token, _, _ = start_session(app, user)
     response = RedirectResponse(_safe_next(next), status_code=303)
     _set_session(request, response, token, int(app.config.web_session_hours * 3600))
