@@ -21,7 +21,9 @@ de-listed result whose page is still online is not a reappearance.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.client
 import socket
 import statistics
 import urllib.error
@@ -288,16 +290,26 @@ def fetch_image(app: App, url: str, *, allow_private: bool = False) -> Fetched:
     """GET ``url`` into memory (never to disk), through the crawler's address guard at
     every redirect, within the size cap and the download timeout. ``allow_private``: as
     for a site added with private addresses allowed (the guard still refuses other
-    schemes than http(s))."""
+    schemes than http(s)). The connection goes to the address the guard checked, not to
+    whatever a second DNS lookup would say (a name that resolves to a public address for
+    the check and to a private one for the connection gets nowhere), and never through a
+    proxy from the environment."""
     allowed = parse_networks(app.config.allowed_addresses)
-    opener = urllib.request.build_opener(_NoRedirect)
     for _ in range(MAX_REDIRECTS + 1):
         check_url(url, allow_private=allow_private, allowed=allowed)
         host = urlsplit(url).hostname or ""
-        addresses = {
-            info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        }
+        addresses = list(
+            dict.fromkeys(
+                info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+            )
+        )
         check_resolved(host, addresses, allow_private=allow_private, allowed=allowed)
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            _NoRedirect,
+            _PinnedHTTP(addresses[0]),
+            _PinnedHTTPS(addresses[0]),
+        )
         request = urllib.request.Request(url, headers={"User-Agent": app.config.user_agent})
         try:
             with opener.open(request, timeout=app.config.download_timeout) as response:
@@ -316,6 +328,55 @@ def fetch_image(app: App, url: str, *, allow_private: bool = False) -> Fetched:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # fetch_image follows redirects itself, checking each address
+
+
+class _PinnedConnection(http.client.HTTPConnection):
+    """Connects to ``address`` (checked by the guard) whatever the URL's host resolves to
+    now; the Host header still names the host."""
+
+    def __init__(self, *args: Any, address: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection(
+            (self.address, self.port), self.timeout, self.source_address
+        )
+
+
+class _PinnedTLSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, address: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection(
+            (self.address, self.port), self.timeout, self.source_address
+        )
+        # The certificate is checked against the host's name, as for any other connection.
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTP(urllib.request.HTTPHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(_PinnedConnection, address=self.address), req)
+
+
+class _PinnedHTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(
+            functools.partial(_PinnedTLSConnection, address=self.address),
+            req,
+            context=self._context,  # type: ignore[attr-defined]
+        )
 
 
 # -- statistics -----------------------------------------------------------------------------------

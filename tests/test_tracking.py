@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from conftest import LOOPBACK, PHOTOS, Env, LocalServer
@@ -271,3 +272,39 @@ def test_delisting_is_re_sent_to_its_engine_and_not_rechecked_once_delisted(
     mark_sent(app, third.id, t0 + timedelta(days=16))
     outcomes = {r.notice_id: r.outcome for r in recheck(app, t0 + timedelta(days=17))}
     assert outcomes == {third.id: "removed"}
+
+
+def test_fetch_image_connects_to_the_address_the_guard_checked(
+    sqlite_env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: a name that resolves to an allowed address for the check and to
+    another one for the connection. The fetch (re-checks, the review's previews) connects
+    to the checked address and asks DNS once."""
+    import socket
+
+    from monitor.tracking import fetch_image
+
+    photo = (PHOTOS / "coffee.jpg").read_bytes()
+    server = LocalServer(lambda path: (200, photo, {"Content-Type": "image/jpeg"}))
+    env = sqlite_env.reconfigure(MONITOR_ALLOWED_ADDRESSES=LOOPBACK)
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)
+        asked.append(host)
+        # First the allowed address, then one the guard refuses (127.0.0.2 is not in
+        # the allowed 127.0.0.1/32; nothing listens there).
+        address = "127.0.0.1" if len(asked) == 1 else "127.0.0.2"
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # a proxy would be ignored too
+    try:
+        status, body = fetch_image(env.app, f"http://rebind.test:{server.port}/x.jpg")
+    finally:
+        server.close()
+    assert (status, body) == (200, photo)
+    assert asked == ["rebind.test"]  # the connection did not look the name up again
+    assert server.requests == ["/x.jpg"]
