@@ -46,7 +46,10 @@ def pages(count: int) -> Callable[[str], tuple[int, bytes, dict[str, str]]]:
 class Daemon:
     """``monitor scheduler`` in a process of its own; its log in a file."""
 
+    running: list[Daemon] = []
+
     def __init__(self, env: Env, *args: str) -> None:
+        Daemon.running.append(self)
         self.log_path = env.tmp_path / f"scheduler-{time.monotonic_ns()}.log"
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
@@ -81,6 +84,17 @@ def wait(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bo
             return True
         time.sleep(step)
     return predicate()
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left() -> Iterator[None]:
+    """A test that fails half-way does not leave its scheduler daemons running."""
+    yield
+    while Daemon.running:
+        daemon = Daemon.running.pop()
+        if daemon.process.poll() is None:
+            daemon.process.kill()
+            daemon.process.wait(timeout=30)
 
 
 @pytest.fixture
