@@ -11,7 +11,7 @@ from datetime import timedelta
 from conftest import LOOPBACK, Env, LocalServer
 from sqlalchemy import select
 from test_alerts import SmtpServer
-from test_scheduling import INTERVALS, Daemon, wait
+from test_scheduling import INTERVALS, Daemon, no_daemon_left, wait  # noqa: F401 (autouse)
 
 from monitor.db.models import OutboxMessage, utcnow
 from monitor.health import check_sites

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from conftest import LOOPBACK, Env, LocalServer, make_app, make_env
-from test_scheduling import wait
+from test_scheduling import no_daemon_left, wait  # noqa: F401 (autouse: daemons killed)
 
 from monitor.db.models import CrawlRun
 from monitor.runs import create_run, get_run, list_runs, reap_lost_runs
