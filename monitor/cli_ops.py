@@ -199,7 +199,7 @@ def runs_list(
     site_id = sites.get_site(app, site_ref).id if site_ref else None
     found = runs.list_runs(app, site_id=site_id, status=status, limit=limit)
     if as_json:
-        click.echo(json.dumps([_run_json(r) for r in found], indent=2))
+        click.echo(json.dumps([r.to_json() for r in found], indent=2))
         return
     table = Table("id", "site", "trigger", "status", "started", "pages", "images", "hits",
                   "errors", "finish reason")  # fmt: skip
@@ -217,29 +217,6 @@ def runs_list(
             r.finish_reason or "",
         )
     Console(width=max(140, Console().width)).print(table)
-
-
-def _run_json(r: runs.RunView) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "site_id": r.site_id,
-        "site": r.site_name,
-        "trigger": r.trigger,
-        "status": r.status,
-        "finish_reason": r.finish_reason,
-        "worker": r.worker,
-        "created_at": r.created_at.isoformat() if r.created_at else None,
-        "started_at": r.started_at.isoformat() if r.started_at else None,
-        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-        "updated_at": r.updated_at.isoformat() if r.updated_at else None,
-        "pages": r.stats.pages,
-        "images": r.stats.images,
-        "bytes": r.stats.bytes,
-        "hits": r.stats.hits,
-        "new_hits": r.stats.new_hits,
-        "errors": r.stats.errors,
-        "cancel_requested": r.cancel_requested,
-    }
 
 
 @runs_group.command("show")

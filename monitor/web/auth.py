@@ -84,9 +84,6 @@ class Ctx:
     user: Principal
     app: App
 
-    def has(self, role: str) -> bool:
-        return role in self.user.roles
-
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

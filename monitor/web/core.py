@@ -28,19 +28,13 @@ from monitor.web.ui import render
 router = APIRouter()
 
 
-def _secure(request: Request) -> bool:
-    # Always: browsers keep and send Secure cookies over plain http on loopback (a
-    # "potentially trustworthy" origin), the embedded default; elsewhere TLS is required.
-    return True
-
-
 def _set_session(request: Request, response: Response, token: str, max_age: int) -> None:
     response.set_cookie(
         COOKIE,
         token,
         max_age=max_age,
         httponly=True,
-        secure=_secure(request),
+        secure=True,  # browsers keep Secure cookies over plain http on loopback too
         samesite="lax",
         path="/",
     )
@@ -72,7 +66,7 @@ def _login_form(request: Request, status_code: int = 200, **context: Any) -> Res
     context["next"] = _safe_next(context.get("next"))
     response = render(request, "login.html", status_code=status_code, login_csrf=token, **context)
     response.set_cookie(
-        LOGIN_CSRF_COOKIE, token, httponly=True, secure=_secure(request), samesite="strict",
+        LOGIN_CSRF_COOKIE, token, httponly=True, secure=True, samesite="strict",
         path="/login",
     )  # fmt: skip
     return response
