@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
+from crawler.pipelines import database_trouble
 from crawler.runtime import Runtime, runtime
 from monitor.runs import RunStats, finish_run, mark_started, update_progress
 
 logger = logging.getLogger(__name__)
+
+#: How long a crawl that ends on a full or read-only database tries to record its end.
+FINISH_RETRY_SECONDS = 20.0
 
 
 def run_stats(stats: dict[str, Any]) -> RunStats:
@@ -62,13 +68,44 @@ class RunRecorder:
 
     def _progress(self) -> Any:
         stats = run_stats(self.crawler.stats.get_stats())
-        # Written on the database thread; the looping call waits for it.
-        return deferToThread(self.rt.db_sync, update_progress, self._run_id(), stats)
+        # Written on the database thread; the looping call waits for it. A failed write
+        # (a read-only moment) must not stop the progress reports that come after it.
+        done = deferToThread(self.rt.db_sync, update_progress, self._run_id(), stats)
+        done.addErrback(self._progress_failed)
+        return done
+
+    def _progress_failed(self, failure: Any) -> None:
+        if not failure.check(SQLAlchemyError):
+            failure.raiseException()
+        logger.warning("run %s: progress not recorded: %s", self._run_id(), failure.value)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self._loop is not None and self._loop.running:
             self._loop.stop()
         stats = run_stats(self.crawler.stats.get_stats())
-        status = self.rt.db_sync(finish_run, self._run_id(), reason, stats)
-        logger.info("run %s %s (%s): %s", self._run_id(), status, reason, stats)
-        self.rt.close()
+        try:
+            self._finish(reason, stats)
+        finally:
+            self.rt.close()
+
+    def _finish(self, reason: str, stats: RunStats) -> None:
+        """Record the run's end; on a full or read-only database, try again for a while
+        (a read-only moment passes), so that the run ends with its own reason and counts."""
+        deadline = time.monotonic() + FINISH_RETRY_SECONDS
+        while True:
+            try:
+                status = self.rt.db_sync(finish_run, self._run_id(), reason, stats)
+            except SQLAlchemyError as exc:
+                detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                if database_trouble(exc) is None or time.monotonic() > deadline:
+                    logger.error(
+                        "run %s (%s): end not recorded: %s", self._run_id(), reason, detail
+                    )
+                    return
+                logger.warning(
+                    "run %s: end not recorded yet (%s), trying again", self._run_id(), detail
+                )
+                time.sleep(1.0)
+                continue
+            logger.info("run %s %s (%s): %s", self._run_id(), status, reason, stats)
+            return

@@ -3,7 +3,8 @@
 ``ImageHashPipeline`` subclasses Scrapy's ``MediaPipeline`` itself, not
 ``ImagesPipeline``/``FilesPipeline``: those always store files. It keeps
 MediaPipeline's per-run de-duplication (each image URL is fetched once per
-crawl) and drops the bytes as soon as they are hashed.
+crawl while it is among the last MONITOR_MEDIA_CACHE_SIZE images used: see
+``crawler.mediacache``) and drops the bytes as soon as they are hashed.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 from scrapy.pipelines.media import MediaPipeline
+from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
 from crawler.errors import ImageSkipped, classify
 from crawler.items import ImageResult, PageItem, PageStateItem
+from crawler.mediacache import DEFAULT_LIMIT, RecentResults
 from crawler.runtime import Runtime, runtime
 from monitor.hashing import ImageRejected
 from monitor.hashing.pipeline import ORIGINAL
@@ -32,6 +35,71 @@ from monitor.recording import Observation, known_image, record_page
 logger = logging.getLogger(__name__)
 
 
+def database_trouble(exc: SQLAlchemyError) -> str | None:
+    """ "full" or "read-only" for a database that cannot take writes for now (the crawl is
+    stopped: every page would fail alike), None for any other database error."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if any(
+        sign in text
+        for sign in ("database or disk is full", "no space left", "could not extend", "disk full")
+    ):
+        return "full"
+    if any(sign in text for sign in ("readonly database", "read-only", "read only")):
+        return "read-only"
+    return None
+
+
+def stop_for_database(crawler: Crawler, exc: SQLAlchemyError, what: str) -> None:
+    """Count a failed write; on a full or read-only database, stop the crawl, its finish
+    reason saying why (what was recorded before stays: each page is its own transaction,
+    and the next run, the database writable again, redoes the rest)."""
+    trouble = database_trouble(exc)
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    crawler.stats.inc_value(f"monitor/errors/database/{trouble or 'error'}")
+    if trouble is None:
+        logger.error("database error while recording %s (not recorded): %s", what, detail)
+        return
+    if crawler.engine is None or crawler.stats.get_value("monitor/database_stop") is not None:
+        logger.error("database %s: %s not recorded (%s)", trouble, what, detail)
+        return
+    logger.error("database %s: %s not recorded (%s); stopping the crawl", trouble, what, detail)
+    crawler.stats.set_value("monitor/database_stop", trouble)
+    reason = f"error: database {trouble} ({detail})"[:200]
+    asyncio.ensure_future(crawler.engine.close_spider_async(reason=reason))
+
+
+class RecordedPages:
+    """Which pages have their images recorded (or failed to), so that a page's state is
+    saved only after them: a crawl killed in between leaves no page state whose page's
+    sightings and hits are missing (the next crawl fetches such a page in full)."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, bool] = {}
+        self._waiting: dict[str, list[asyncio.Future[bool]]] = {}
+
+    def finished(self, page_url: str, recorded: bool) -> None:
+        self._done[page_url] = recorded
+        for waiter in self._waiting.pop(page_url, []):
+            if not waiter.done():
+                waiter.set_result(recorded)
+
+    async def wait(self, page_url: str) -> bool:
+        """Whether the page's images were recorded, once they are (or failed to be)."""
+        if page_url in self._done:
+            return self._done[page_url]
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(page_url, []).append(waiter)
+        return await waiter
+
+
+def recorded_pages(crawler: Crawler) -> RecordedPages:
+    existing = getattr(crawler, "_monitor_recorded_pages", None)
+    if existing is None:
+        existing = RecordedPages()
+        crawler._monitor_recorded_pages = existing  # type: ignore[attr-defined]
+    return existing
+
+
 def header(response: Response, name: str) -> str | None:
     """A response header as text (latin-1, at most 400 characters), or None."""
     value = response.headers.get(name)
@@ -40,6 +108,14 @@ def header(response: Response, name: str) -> str | None:
 
 class ImageHashPipeline(MediaPipeline):
     LOG_FAILED_RESULTS = False  # failures are counted by kind instead, see media_failed
+
+    class SpiderInfo(MediaPipeline.SpiderInfo):
+        """Scrapy's, with the run's image results in a bounded cache (crawler.mediacache)."""
+
+        def __init__(self, spider: Any) -> None:
+            super().__init__(spider)
+            limit = spider.crawler.settings.getint("MONITOR_MEDIA_CACHE_SIZE", DEFAULT_LIMIT)
+            self.downloaded = RecentResults(limit)
 
     def __init__(self, crawler: Crawler, rt: Runtime) -> None:
         super().__init__(crawler=crawler)
@@ -52,6 +128,14 @@ class ImageHashPipeline(MediaPipeline):
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ImageHashPipeline:
         return cls(crawler, runtime(crawler))
+
+    async def process_item(self, item: Any, spider: Any = None) -> Any:
+        try:
+            return await super().process_item(item)
+        except BaseException:
+            if isinstance(item, PageItem):  # never reaches the recording: not recorded
+                recorded_pages(self.crawler).finished(item.page_url, False)
+            raise
 
     # -- Overridable interface -------------------------------------------------------
     def get_media_requests(self, item: Any, info: Any) -> list[Request]:
@@ -183,20 +267,34 @@ class ImageHashPipeline(MediaPipeline):
 
 
 class PageStatePipeline:
-    """Keeps what each page looked like (validators, images, links) for the next crawl."""
+    """Keeps what each page looked like (validators, images, links) for the next crawl.
+
+    Only once the page's images are recorded (the spider yields a page's images, if it
+    has any, as a PageItem of the same URL before its state): the next crawl sends a
+    conditional request for a page with a state, and a state saved before its images
+    were would let a kill in between leave a page whose hits are missing looking done.
+    A page whose images could not be recorded gets no new state: fetched in full again.
+    """
 
     def __init__(self, crawler: Crawler, rt: Runtime) -> None:
         self.crawler = crawler
         self.rt = rt
+        self.pages = recorded_pages(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PageStatePipeline:
         return cls(crawler, runtime(crawler))
 
     async def process_item(self, item: Any, spider: Any = None) -> Any:
-        if isinstance(item, PageStateItem):
-            site = self.crawler.spider.site  # type: ignore[union-attr]
+        if not isinstance(item, PageStateItem):
+            return item
+        if item.page.image_urls and not await self.pages.wait(item.page.url):
+            return item
+        site = self.crawler.spider.site  # type: ignore[union-attr]
+        try:
             await self.rt.db(save_page, site.id, item.page)
+        except SQLAlchemyError as exc:
+            stop_for_database(self.crawler, exc, f"the state of {item.page.url}")
         return item
 
 
@@ -214,6 +312,7 @@ class MatchPipeline:
         self.rt = rt
         self.stats = crawler.stats
         self.detector = rt.detector
+        self.pages = recorded_pages(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MatchPipeline:
@@ -228,8 +327,22 @@ class MatchPipeline:
         )
 
     async def process_item(self, item: Any, spider: Any = None) -> Any:
-        if not isinstance(item, PageItem) or not item.results:
+        if not isinstance(item, PageItem):
             return item
+        recorded = False
+        try:
+            if item.results:
+                await self._record(item)
+            recorded = True
+        except SQLAlchemyError as exc:
+            stop_for_database(self.crawler, exc, f"the images of {item.page_url}")
+        finally:
+            self.pages.finished(item.page_url, recorded)
+        return item
+
+    async def _record(self, item: PageItem) -> None:
+        """Match the page's images and record them, in one transaction; counted once
+        committed, so that the run's counters never claim more than the tables hold."""
         refreshed = await self.rt.db(self.detector.refresh)
         if refreshed.added or refreshed.removed:
             logger.info(
@@ -251,7 +364,6 @@ class MatchPipeline:
         if hits:
             self.stats.inc_value("monitor/hits", hits)
             self.stats.inc_value("monitor/hits_new", new_hits)
-        return item
 
     def _observe_all(self, results: list[ImageResult]) -> list[Observation]:
         return [self._observe(result) for result in results]

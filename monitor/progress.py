@@ -9,7 +9,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from monitor.app import App
 from monitor.crawls import execute_run
-from monitor.runs import RunView, create_run
+from monitor.runs import RunView, create_run, this_worker
 from monitor.sites import get_site
 
 
@@ -18,7 +18,8 @@ def crawl_with_progress(
 ) -> RunView:
     """Crawl a site now, in the foreground, with a live progress line."""
     site = get_site(app, site_ref)
-    run_id = create_run(app, site.id, "manual")
+    # Named as its supervisor at once: killed before the crawl starts, the run is known dead.
+    run_id = create_run(app, site.id, "manual", worker=this_worker())
     return execute_with_progress(
         app, run_id, label=site_ref, log_level="INFO" if verbose else quiet_level
     )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from monitor import audit
@@ -25,6 +27,11 @@ COMPLETED_REASONS = ("finished", "closespider_pagecount", "page_limit", "closesp
 TRIGGERS = ("schedule", "manual", "retry")
 #: What ``list_runs`` filters on: a status, or "active" (queued or running).
 STATUS_FILTERS = ("active", *ACTIVE_STATUSES, *FINAL_STATUSES)
+#: The finish reason of a run whose processes were found gone (killed, or the machine
+#: restarted) before it could record its end.
+INTERRUPTED = "interrupted"
+
+logger = logging.getLogger(__name__)
 
 
 class RunActive(InvalidInput):
@@ -110,36 +117,61 @@ class RunView:
         }
 
 
-def create_run(app: App, site_id: int, trigger: str = "manual") -> int:
-    """A queued run for the site; RunActive if it has one queued or running."""
+def create_run(
+    app: App, site_id: int, trigger: str = "manual", *, worker: str | None = None
+) -> int:
+    """A queued run for the site; RunActive if it has one queued or running (a run whose
+    processes are gone from this machine does not count: it is ended as interrupted).
+
+    ``worker``: the supervisor that will carry it out (``this_worker()``), named at once,
+    so that the run is known to be dead should that process be killed before it starts
+    the crawl; only that supervisor may claim it."""
     if trigger not in TRIGGERS:
         raise InvalidInput(f"trigger must be one of {', '.join(TRIGGERS)}")
-    try:
-        with app.db.session() as session:
-            run = CrawlRun(site_id=site_id, status="queued", errors={}, trigger=trigger)
-            session.add(run)
-            session.flush()
-            audit.record(
-                session, app.actor, "run.create", "run", run.id, site_id=site_id, trigger=trigger
-            )
-            return run.id
-    except IntegrityError:
-        with app.db.session() as session:
-            active = session.scalar(
-                select(CrawlRun.id).where(
-                    CrawlRun.site_id == site_id, CrawlRun.status.in_(ACTIVE_STATUSES)
+    for attempt in (1, 2):
+        try:
+            with app.db.session() as session:
+                run = CrawlRun(
+                    site_id=site_id, status="queued", errors={}, trigger=trigger, worker=worker
                 )
+                session.add(run)
+                session.flush()
+                audit.record(
+                    session,
+                    app.actor,
+                    "run.create",
+                    "run",
+                    run.id,
+                    site_id=site_id,
+                    trigger=trigger,
+                )
+                return run.id
+        except IntegrityError:
+            if attempt == 1 and reap_dead_runs(app, site_id=site_id):
+                continue  # the active run was a dead one: try again
+            break
+    with app.db.session() as session:
+        active = session.scalar(
+            select(CrawlRun.id).where(
+                CrawlRun.site_id == site_id, CrawlRun.status.in_(ACTIVE_STATUSES)
             )
-        raise RunActive(site_id, active) from None
+        )
+    raise RunActive(site_id, active) from None
 
 
 def claim_run(app: App, run_id: int, worker: str | None = None) -> bool:
-    """Take a queued run for this supervisor; False if another took it or it ended."""
+    """Take a queued run for this supervisor; False if another took it or it ended. A run
+    created for this supervisor (``create_run(..., worker=)``) is its own already."""
+    worker = worker or this_worker()
     with app.db.session() as session:
         taken = session.execute(
             update(CrawlRun)
-            .where(CrawlRun.id == run_id, CrawlRun.status == "queued", CrawlRun.worker.is_(None))
-            .values(worker=worker or this_worker(), updated_at=utcnow())
+            .where(
+                CrawlRun.id == run_id,
+                CrawlRun.status == "queued",
+                CrawlRun.worker.is_(None) | (CrawlRun.worker == worker),
+            )
+            .values(worker=worker, updated_at=utcnow())
         )
         return taken.rowcount == 1
 
@@ -200,6 +232,94 @@ def reap_lost_runs(app: App, stale: timedelta, now: datetime | None = None) -> l
         return [r.id for r in lost]
 
 
+def reap_dead_runs(app: App, *, site_id: int | None = None) -> list[int]:
+    """Runs still queued or running whose processes are gone from this machine — killed
+    (SIGKILL, out of memory) or lost in a restart before they could record their end —
+    ended as failed, reason "interrupted". The hits they recorded stay: each page is
+    committed as it is recorded, and the next run of the site redoes the rest.
+
+    A run is dead when its supervisor (``worker``, host:pid, on this host) is gone and so
+    is its crawl process (``pid``), if it has one. A process that is a zombie, or that
+    started after the run did (its pid reused), is gone. Runs of other machines are left
+    to ``reap_lost_runs`` (no progress for a while)."""
+    host = socket.gethostname()
+    now = utcnow()
+    with app.db.session() as session:
+        query = select(CrawlRun).where(
+            CrawlRun.status.in_(ACTIVE_STATUSES), CrawlRun.worker.like(f"{host}:%")
+        )
+        if site_id is not None:
+            query = query.where(CrawlRun.site_id == site_id)
+        dead = []
+        for run in session.scalars(query):
+            try:
+                supervisor = int((run.worker or "").rsplit(":", 1)[1])
+            except (IndexError, ValueError):
+                continue
+            # Both processes existed before this moment: the claim, or the crawl's start.
+            since = run.started_at or run.updated_at or run.created_at
+            if _alive(supervisor, since) or (run.pid is not None and _alive(run.pid, since)):
+                continue
+            run.status = "failed"
+            run.finish_reason = (
+                f"{INTERRUPTED}: its processes are gone (supervisor {run.worker}"
+                + (f", crawl pid {run.pid}" if run.pid is not None else "")
+                + "); the next run redoes what it did not record"
+            )[:200]
+            run.finished_at = run.updated_at = now
+            run.pid = None
+            dead.append(run.id)
+    if dead:
+        logger.warning("runs interrupted (their processes are gone): %s", dead)
+    return dead
+
+
+def _reap_quietly(app: App) -> None:
+    """reap_dead_runs before showing runs; a database that cannot be written (read-only,
+    full) must not stop anyone from looking."""
+    try:
+        reap_dead_runs(app)
+    except SQLAlchemyError as exc:
+        logger.warning("dead runs not reaped: %s", exc)
+
+
+def _alive(pid: int, since: datetime | None) -> bool:
+    """Whether process ``pid`` runs and is the one that existed at ``since``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, another user's
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return not Path("/proc/self/stat").exists()  # gone meanwhile; or no /proc here
+    except OSError:
+        return True
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # a zombie: dead, not yet waited for
+        return False
+    started = _started_at(int(fields[19]))
+    if since is not None and started is not None:
+        # Another process with the pid of a dead one starts after that one's run did.
+        return started <= since.timestamp() + 2.0
+    return True
+
+
+def _started_at(ticks: int) -> float | None:
+    """A process's start (the 22nd field of /proc/PID/stat) as a Unix time."""
+    try:
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _run(session: Session, run_id: int) -> CrawlRun:
     run = session.get(CrawlRun, run_id)
     if run is None:
@@ -254,6 +374,7 @@ def list_runs(
     """The newest runs first."""
     if status is not None and status not in STATUS_FILTERS:
         raise InvalidInput(f"a run status is one of {', '.join(STATUS_FILTERS)}, not {status!r}")
+    _reap_quietly(app)
     with app.db.session() as session:
         query = select(CrawlRun).order_by(CrawlRun.id.desc()).limit(limit)
         if site_id is not None:
@@ -267,6 +388,7 @@ def list_runs(
 
 def latest_runs(app: App) -> dict[int, RunView]:
     """Each site's newest run, by site id (sites never run are not in it)."""
+    _reap_quietly(app)
     with app.db.session() as session:
         newest = select(func.max(CrawlRun.id)).group_by(CrawlRun.site_id).scalar_subquery()
         found = session.scalars(select(CrawlRun).where(CrawlRun.id.in_(newest)))
