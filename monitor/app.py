@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from monitor.config import Config
-from monitor.crypto import Cipher, load_key
+from monitor.crypto import Cipher, load_audit_key, load_cipher
 from monitor.db import Database, check_schema
 
 
@@ -37,5 +37,6 @@ def bootstrap(config: Config | None = None, *, require_schema: bool = True) -> A
         except Exception:
             db.dispose()
             raise
-    cipher = Cipher(load_key(config.secret_key, config.var_dir))
+    cipher = load_cipher(config.secret_key, config.key_file)
+    db.audit_key = load_audit_key(config.audit_key, config.key_file)
     return App(config=config, db=db, cipher=cipher)

@@ -6,12 +6,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from monitor import audit
 from monitor.app import App
-from monitor.db.models import Case, Hit, Notice
+from monitor.db.models import Case, HashEntry, Hit, Notice, OutboxMessage, utcnow
 from monitor.errors import InvalidInput, NotFound
 
 LANGUAGES = ("en", "es")
@@ -32,6 +32,15 @@ class CaseView:
     alerts: str = "never"
     alert_to: str | None = None
     country: str | None = None
+    notes: str | None = None
+    withdrawn_at: datetime | None = None
+
+
+#: What a withdrawn case keeps in place of its name (a name is required).
+WITHDRAWN_NAME = "(withdrawn)"
+#: What a sent notice of a withdrawn case keeps in place of its text.
+WITHDRAWN_NOTICE = "(withdrawn: the text of this notice was deleted with the case's personal data)"
+MAX_NOTES = 10_000
 
 
 def add_case(
@@ -44,6 +53,7 @@ def add_case(
     alerts: str = "never",
     alert_to: str | None = None,
     country: str | None = None,
+    notes: str | None = None,
 ) -> int:
     name = name.strip()
     if not name:
@@ -54,6 +64,7 @@ def add_case(
     _check_email(alert_to)
     _check_language(language)
     _check_alerts(alerts)
+    _check_notes(notes)
     country = _check_country(country)
     with app.db.session() as session:
         case = Case(
@@ -65,6 +76,7 @@ def add_case(
             alerts=alerts,
             alert_to_enc=app.cipher.encrypt_optional(alert_to),
             country=country,
+            notes_enc=app.cipher.encrypt_optional(notes or None),
         )
         session.add(case)
         session.flush()
@@ -82,10 +94,12 @@ def edit_case(
     alerts: str | None = None,
     alert_to: str | None = None,
     country: str | None = None,
+    notes: str | None = None,
 ) -> list[str]:
     """Change the settings given (None: unchanged; ``alert_to=""`` goes back to her own
-    address); returns the names of those changed."""
+    address, ``notes=""`` removes the notes); returns the names of those changed."""
     _check_email(email)
+    _check_notes(notes)
     _check_email(alert_to or None)
     if language is not None:
         _check_language(language)
@@ -95,6 +109,7 @@ def edit_case(
         country = _check_country(country)
     with app.db.session() as session:
         case = require_case(session, case_id)
+        _check_not_withdrawn(case)
         changed = []
         if email is not None and app.cipher.decrypt_optional(case.email_enc) != email:
             case.email_enc = app.cipher.encrypt(email)
@@ -116,6 +131,9 @@ def edit_case(
         if country is not None and case.country != country:
             case.country = country
             changed.append("country")
+        if notes is not None and app.cipher.decrypt_optional(case.notes_enc) != (notes or None):
+            case.notes_enc = app.cipher.encrypt_optional(notes or None)
+            changed.append("notes")
         audit.record(session, app.actor, "case.edit", "case", case.id, changed=changed)
         return changed
 
@@ -123,6 +141,16 @@ def edit_case(
 def _check_email(email: str | None) -> None:
     if email is not None and not _EMAIL.match(email):
         raise InvalidInput(f"not an email address: {email!r}")
+
+
+def _check_notes(notes: str | None) -> None:
+    if notes is not None and len(notes) > MAX_NOTES:
+        raise InvalidInput(f"the notes are longer than {MAX_NOTES} characters")
+
+
+def _check_not_withdrawn(case: Case) -> None:
+    if case.status == "withdrawn":
+        raise InvalidInput(f"case {case.id} was withdrawn: it cannot be changed")
 
 
 def _check_alerts(alerts: str) -> None:
@@ -143,10 +171,13 @@ def _check_language(language: str) -> None:
         raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}")
 
 
-def require_case(session: Session, case_id: int) -> Case:
+def require_case(session: Session, case_id: int, *, open_for_changes: bool = False) -> Case:
+    """The case; with ``open_for_changes``, refused (InvalidInput) if it was withdrawn."""
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(f"no case with id {case_id}")
+    if open_for_changes:
+        _check_not_withdrawn(case)
     return case
 
 
@@ -230,4 +261,73 @@ def _view(app: App, case: Case) -> CaseView:
         alerts=case.alerts,
         alert_to=app.cipher.decrypt_optional(case.alert_to_enc),
         country=case.country,
+        notes=app.cipher.decrypt_optional(case.notes_enc),
+        withdrawn_at=case.withdrawn_at,
     )
+
+
+@dataclass(frozen=True)
+class Withdrawn:
+    hashes: int
+    hits: int
+    messages: int
+    drafts: int
+    #: Sent notices kept (where, when, to whom, under which law), their text deleted.
+    notices_kept: int
+
+
+def withdraw_case(app: App, case_id: int) -> Withdrawn:
+    """Withdraw a case, irrevocably: delete its hashes, its hits (and their review
+    decisions), the emails to her, the draft notices, and her personal data (name,
+    contact addresses, notes, her country); the text of sent notices is replaced.
+
+    What the audit requires stays: the case's number and dates, that notices were sent
+    (host, recipient, law, dates, their timeline) and the audit log. On SQLite the freed
+    pages are overwritten (``secure_delete``) and the write-ahead log is emptied."""
+    with app.db.session() as session:
+        case = require_case(session, case_id)
+        _check_not_withdrawn(case)
+        hits = session.execute(delete(Hit).where(Hit.case_id == case_id)).rowcount
+        hashes = session.execute(delete(HashEntry).where(HashEntry.case_id == case_id)).rowcount
+        messages = session.execute(
+            delete(OutboxMessage).where(OutboxMessage.case_id == case_id)
+        ).rowcount
+        drafts = session.execute(
+            delete(Notice).where(Notice.case_id == case_id, Notice.status == "draft")
+        ).rowcount
+        kept = session.execute(
+            update(Notice)
+            .where(Notice.case_id == case_id)
+            .values(body_enc=app.cipher.encrypt(WITHDRAWN_NOTICE))
+        ).rowcount
+        case.name_enc = app.cipher.encrypt(WITHDRAWN_NAME)
+        case.email_enc = case.alert_to_enc = case.notes_enc = None
+        case.country = None
+        case.alerts = "never"
+        case.alerts_paused_until = None
+        case.auto_confirm_exact = False
+        case.status = "withdrawn"
+        case.withdrawn_at = utcnow()
+        result = Withdrawn(
+            hashes=int(hashes or 0),
+            hits=int(hits or 0),
+            messages=int(messages or 0),
+            drafts=int(drafts or 0),
+            notices_kept=int(kept or 0),
+        )
+        audit.record(
+            session,
+            app.actor,
+            "case.withdraw",
+            "case",
+            case_id,
+            hashes=result.hashes,
+            hits=result.hits,
+            messages=result.messages,
+            drafts=result.drafts,
+            notices_kept=result.notices_kept,
+        )
+    if app.db.backend == "sqlite":
+        with app.db.engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    return result

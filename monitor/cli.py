@@ -100,6 +100,7 @@ ALERTS_HELP = (
 )
 ALERT_TO_HELP = "Send alerts to this address (an advocate's) instead of the victim's; '' to undo."
 COUNTRY_HELP = "Two-letter country code: which support helplines the alerts name."
+NOTES_HELP = "The analysts' notes on the case (stored encrypted)."
 AUTO_CONFIRM_HELP = (
     "Confirm new hits on byte-for-byte copies of the case's files without review"
     " (default: every hit waits for an analyst)."
@@ -120,6 +121,7 @@ AUTO_CONFIRM_HELP = (
 )
 @click.option("--alert-to", help=ALERT_TO_HELP)
 @click.option("--country", help=COUNTRY_HELP)
+@click.option("--notes", help=NOTES_HELP)
 @click.pass_context
 @friendly_errors
 def case_add(
@@ -131,6 +133,7 @@ def case_add(
     alerts: str,
     alert_to: str | None,
     country: str | None,
+    notes: str | None,
 ) -> None:
     """Open a case; prints its id."""
     click.echo(
@@ -143,6 +146,7 @@ def case_add(
             alerts=alerts,
             alert_to=alert_to,
             country=country,
+            notes=notes,
         )
     )
 
@@ -155,6 +159,7 @@ def case_add(
 @click.option("--alerts", type=click.Choice(cases.ALERTS), help=ALERTS_HELP)
 @click.option("--alert-to", help=ALERT_TO_HELP)
 @click.option("--country", help=COUNTRY_HELP)
+@click.option("--notes", help=NOTES_HELP + " '' removes them.")
 @click.pass_context
 @friendly_errors
 def case_edit(
@@ -166,6 +171,7 @@ def case_edit(
     alerts: str | None,
     alert_to: str | None,
     country: str | None,
+    notes: str | None,
 ) -> None:
     """Change a case's settings (only the options given)."""
     changed = cases.edit_case(
@@ -177,6 +183,7 @@ def case_edit(
         alerts=alerts,
         alert_to=alert_to,
         country=country,
+        notes=notes,
     )
     click.echo(
         f"case {case_id}: " + (", ".join(changed) + " changed" if changed else "nothing to change")
@@ -802,7 +809,7 @@ def demo(ctx: click.Context, serve: bool) -> None:
 
 
 # The operators' commands (schedules, runs, the scheduler daemon, workers) live apart.
-from monitor import cli_ops, cli_users, cli_web  # noqa: E402, F401
+from monitor import cli_ops, cli_privacy, cli_users, cli_web  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

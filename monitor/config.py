@@ -61,6 +61,37 @@ SETTINGS: tuple[Setting, ...] = (
         "Fernet key that encrypts victims' personal data. Empty: a key file "
         "<var>/secret.key is created on first use with mode 0600.",
     ),
+    Setting(
+        "MONITOR_SECRET_KEY_FILE",
+        "<var>/secret.key",
+        "The key file when MONITOR_SECRET_KEY is empty: one Fernet key per line, the first "
+        "encrypts, every one decrypts (`monitor keys rotate`). Keep it off the database's disk "
+        "and out of its backups.",
+    ),
+    Setting(
+        "MONITOR_AUDIT_KEY",
+        "",
+        "Key of the audit log's hash chain (HMAC-SHA256). Empty: a file audit.key beside the "
+        "key file, created on first use with mode 0600.",
+    ),
+    Setting(
+        "MONITOR_RETAIN_EVIDENCE_DAYS",
+        "365",
+        "Sightings and rejected hits not seen for this many days are deleted by the housekeeping "
+        "(hits a notice covers, and confirmed hits of open cases, are kept). 0: kept forever.",
+    ),
+    Setting(
+        "MONITOR_RETAIN_LOG_DAYS",
+        "90",
+        "Finished crawl runs, sent or failed emails, expired web sessions and failed logins "
+        "older than this many days are deleted by the housekeeping. 0: kept forever.",
+    ),
+    Setting(
+        "MONITOR_RETAIN_AUDIT_DAYS",
+        "1825",
+        "Audit events older than this many days are pruned by the housekeeping (the oldest "
+        "first, keeping the hash chain checkable). 0: kept forever.",
+    ),
     Setting("MONITOR_USER_AGENT", "ncii-monitor/0.1", "User-Agent header sent by the crawler."),
     Setting("MONITOR_VAR_DIR", "./var", "Folder for the embedded database and the key file."),
     Setting(
@@ -238,6 +269,12 @@ class Config:
     var_dir: Path
     database_url: str
     secret_key: str = ""
+    #: None: ``var_dir / "secret.key"``.
+    secret_key_file: Path | None = None
+    audit_key: str = ""
+    retain_evidence_days: int = 365
+    retain_log_days: int = 90
+    retain_audit_days: int = 1825
     max_image_bytes: int = 25 * 1024 * 1024
     hash_workers: int = 1  # from_env: every usable core
     max_image_pixels: int = 64_000_000
@@ -280,6 +317,15 @@ class Config:
             var_dir=var_dir,
             database_url=_absolute_sqlite_url(url),
             secret_key=env.get("MONITOR_SECRET_KEY", ""),
+            secret_key_file=(
+                Path(env["MONITOR_SECRET_KEY_FILE"]).expanduser().resolve()
+                if env.get("MONITOR_SECRET_KEY_FILE")
+                else None
+            ),
+            audit_key=env.get("MONITOR_AUDIT_KEY", "").strip(),
+            retain_evidence_days=max(0, _int(env, "MONITOR_RETAIN_EVIDENCE_DAYS", 365)),
+            retain_log_days=max(0, _int(env, "MONITOR_RETAIN_LOG_DAYS", 90)),
+            retain_audit_days=max(0, _int(env, "MONITOR_RETAIN_AUDIT_DAYS", 1825)),
             max_image_bytes=_int(env, "MONITOR_MAX_IMAGE_BYTES", 25 * 1024 * 1024),
             hash_workers=_int(env, "MONITOR_HASH_WORKERS", usable_cores()),
             max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
@@ -324,7 +370,11 @@ class Config:
             value = getattr(self, attributes.get(setting.name, setting.name[8:].lower()), "")
             text = ",".join(value) if isinstance(value, tuple) else str(value or "")
             if setting.name == "MONITOR_SECRET_KEY":
-                text = "(set)" if text else "(key file in the var folder)"
+                text = "(set)" if text else "(in the key file)"
+            elif setting.name == "MONITOR_AUDIT_KEY":
+                text = "(set)" if text else "(audit.key beside the key file)"
+            elif setting.name == "MONITOR_SECRET_KEY_FILE":
+                text = str(self.key_file)
             elif "://" in text:
                 text = _mask_password(text)
             shown.append((setting, text))
@@ -349,7 +399,16 @@ class Config:
             env["MONITOR_ALLOWED_ADDRESSES"] = ",".join(self.allowed_addresses)
         if self.secret_key:
             env["MONITOR_SECRET_KEY"] = self.secret_key
+        if self.secret_key_file is not None:
+            env["MONITOR_SECRET_KEY_FILE"] = str(self.secret_key_file)
+        if self.audit_key:
+            env["MONITOR_AUDIT_KEY"] = self.audit_key
         return env
+
+    @property
+    def key_file(self) -> Path:
+        """Where the keys are kept when MONITOR_SECRET_KEY is empty."""
+        return self.secret_key_file or self.var_dir / "secret.key"
 
 
 def _mask_password(url: str) -> str:

@@ -196,7 +196,7 @@ def store_hashes(
     """
     current = current_versions()
     with app.db.session() as session:
-        require_case(session, case_id)
+        require_case(session, case_id, open_for_changes=True)
         seen = _existing(session, case_id)
         added = duplicates = 0
         for h in hashes:

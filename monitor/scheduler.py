@@ -68,6 +68,8 @@ class Intervals:
     health: float = 60.0
     alerts: float = 300.0
     recheck: float = 6 * 3600.0
+    retention: float = 24 * 3600.0  # evidence and logs past their periods are deleted
+    anchor: float = 3600.0  # the audit chain's head written outside the database
     resend: float = 300.0  # with a broker: queued runs nobody took are sent again
 
     @classmethod
@@ -222,6 +224,8 @@ class Scheduler:
             ("health", i.health),
             ("alerts", i.alerts),
             ("recheck", i.recheck),
+            ("retention", i.retention),
+            ("anchor", i.anchor),
         ]
         if self.submit is None:
             jobs.append(("dispatch", i.dispatch))
@@ -379,6 +383,20 @@ class Scheduler:
         from monitor.tracking import recheck
 
         recheck(self.app)
+
+    def _retention(self) -> None:
+        from monitor.retention import enforce
+
+        counts = enforce(self.app)
+        if any(counts.values()):
+            logger.info(
+                "retention: deleted %s", ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+            )
+
+    def _anchor(self) -> None:
+        from monitor.audit import anchor
+
+        anchor(self.app)
 
     # Starting runs.
 

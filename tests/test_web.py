@@ -63,9 +63,18 @@ RULES: list[tuple[str, frozenset[str]]] = [
 ]
 
 
+#: Exceptions inside an area, by the end of the path.
+SUFFIX_RULES: list[tuple[str, frozenset[str]]] = [
+    ("/hashes/export", ADMIN),  # a hash list leaving the system: admins only
+]
+
+
 def allowed_roles(path: str) -> frozenset[str]:
     if path == "/":
         return ANY
+    for suffix, roles in SUFFIX_RULES:
+        if path.endswith(suffix):
+            return roles
     for prefix, roles in RULES:
         if (
             path == prefix.rstrip("/")

@@ -164,19 +164,24 @@ def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -
     assert bare.json() == {"added": 1, "duplicates": 0}  # a bare PDQ line (StopNCII)
     assert web.api_get(f"/api/cases/{case_id}/hashes").json() == {"counts": {"pdq": 2, "phash": 1}}
 
-    # Export: a download, audit-logged, that imports again elsewhere.
-    exported = web.get(f"/cases/{case_id}/hashes/export")
+    # Export: admins only; a download, audit-logged, that imports again elsewhere.
+    assert web.get(f"/cases/{case_id}/hashes/export").status_code == 403
+    assert web.api_get(f"/api/cases/{case_id}/hashes/export").status_code == 403
+    assert "Only an admin can export" in web.get(f"/cases/{case_id}/hashes").text
+    admin = web.new_browser().sign_in("admin", "analyst")
+    assert f"/cases/{case_id}/hashes/export" in admin.get(f"/cases/{case_id}/hashes").text
+    exported = admin.get(f"/cases/{case_id}/hashes/export")
     assert exported.status_code == 200
     assert exported.headers["content-disposition"].startswith("attachment;")
     assert exported.headers["cache-control"] == "no-store"
     labels = {h["label"] for h in json.loads(exported.content)["hashes"]}
     assert labels == {"first photo", None}
-    assert [r.actor for r in audit_rows(web, "hashes.export")] == [ANALYST]
+    assert [r.actor for r in audit_rows(web, "hashes.export")] == ["admin-analyst@ngo.example"]
     other = add_case(web.app, "H2")
     reimported = upload(web, f"/cases/{other}/hashes", "export.json", exported.content)
     assert reimported.status_code == 303
     assert count_hashes(web.app, other) == count_hashes(web.app, case_id)
-    assert web.api_get(f"/api/cases/{other}/hashes/export").json()["hashes"]
+    assert admin.api_get(f"/api/cases/{other}/hashes/export").json()["hashes"]
 
     # Delete one algorithm's, then every one.
     deleted = web.post(f"/cases/{case_id}/hashes/delete", {"algorithm": "phash"})

@@ -39,16 +39,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the CLI read progress while the crawl process writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted rows (a withdrawn case's hashes and personal data) are overwritten in the
+    # file, not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
 class Database:
     """Owns the engine; ``with db.session() as s:`` commits on success, rolls back on error."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_key: bytes | None = None) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: The audit chain's HMAC key (monitor.audit seals each session's events with it).
+        self.audit_key = audit_key
 
     @property
     def backend(self) -> str:
@@ -57,6 +62,7 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         session = self._sessions()
+        session.info["audit_key"] = self.audit_key
         try:
             yield session
             session.commit()

@@ -69,7 +69,7 @@ class Case(Base):
     name_enc: Mapped[bytes] = mapped_column(LargeBinary)
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     language: Mapped[str] = mapped_column(String(8), default="en")
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | closed | withdrawn
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: New hits on a byte-for-byte copy of one of the case's files (the crawled image's
     #: sha256 is the file's) are confirmed without review.
@@ -82,6 +82,10 @@ class Case(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     #: Alerts paused by her (the link in every alert) until then.
     alerts_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The analysts' notes on the case, encrypted.
+    notes_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: When the case was withdrawn (its hashes and personal data deleted); status "withdrawn".
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class HashEntry(Base):
@@ -316,6 +320,24 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(32))
     object_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Its place in the hash chain (None: written before the chain existed).
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    #: HMAC-SHA256 of the previous event's mac and of this event (monitor.audit).
+    mac: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChain(Base):
+    """The audit chain's one row: its head (the last event), its start (the last event
+    pruned) and how far the housekeeping may delete. Written by monitor.audit only."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    mac: Mapped[str] = mapped_column(String(64))
+    anchor_seq: Mapped[int] = mapped_column(BigInteger)
+    anchor_mac: Mapped[str] = mapped_column(String(64))
+    prune_upto: Mapped[int] = mapped_column(BigInteger)
 
 
 class OutboxMessage(Base):

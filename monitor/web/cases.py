@@ -19,7 +19,7 @@ from monitor.alerts import preview_alert
 from monitor.cases import ALERTS, LANGUAGES, CaseView, Figures
 from monitor.errors import InvalidInput
 from monitor.hashes import BadHashList
-from monitor.web.auth import Analyst
+from monitor.web.auth import Admin, Analyst
 from monitor.web.ui import back, render
 
 router = APIRouter()
@@ -243,7 +243,7 @@ def hashes_upload(
     )
 
 
-def _export(ctx: Analyst, case_id: int) -> Response:
+def _export(ctx: Admin, case_id: int) -> Response:
     text = hashes.export_hash_list(ctx.app, case_id)
     return Response(
         text,
@@ -253,7 +253,7 @@ def _export(ctx: Analyst, case_id: int) -> Response:
 
 
 @router.get("/cases/{case_id}/hashes/export", include_in_schema=False)
-def hashes_export(request: Request, ctx: Analyst, case_id: int) -> Response:
+def hashes_export(request: Request, ctx: Admin, case_id: int) -> Response:
     return _export(ctx, case_id)
 
 
@@ -400,9 +400,10 @@ def api_hashes_import(ctx: Analyst, case_id: int, file: Annotated[UploadFile, Fi
 
 
 @router.get("/api/cases/{case_id}/hashes/export", tags=["hashes"])
-def api_hashes_export(ctx: Analyst, case_id: int) -> Response:
+def api_hashes_export(ctx: Admin, case_id: int) -> Response:
     """The case's hash list as this tool's JSON export (a download; audit-logged).
-    Analysts."""
+    Admins only: a hash list leaving the system is the one copy of her fingerprints
+    the system no longer controls."""
     return _export(ctx, case_id)
 
 
