@@ -56,6 +56,7 @@ MEDIA_ALLOW_REDIRECTS = True  # each hop passes the address guard again
 MONITOR_ALLOW_PRIVATE = False
 MONITOR_ALLOWED_ADDRESSES: list[str] = []
 MONITOR_PROGRESS_INTERVAL = 2.0  # seconds between progress writes to the run's row
+MONITOR_MEDIA_CACHE_SIZE = 4096  # image results kept for reuse within a run (mediacache)
 
 LOG_LEVEL = "INFO"
 LOG_FORMATTER = "crawler.logformatter.QuietLogFormatter"
