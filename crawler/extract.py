@@ -273,6 +273,37 @@ def _plain_url(url: str) -> re.Match[str] | None:
     return match
 
 
+# The scheme and authority at the start of a URL or reference (each optional).
+_URL_PREFIX_RE = re.compile(r"(?:[a-zA-Z][a-zA-Z0-9+.\-]*:)?(?://[^/?#]*)?")
+_EMPTY_SEGMENT_RE = re.compile(r"(?<=/)(?=/)")
+
+
+def _urljoin(base: str, value: str) -> str:
+    """urljoin() as a browser joins: ";" and empty path segments kept.
+
+    urljoin() parses RFC 1808 ";params": it drops an empty one ("x.jpg;"
+    became "x.jpg") and reads "..;" as a dot segment.  It also deletes empty
+    segments when it merges a relative path ("a//b.jpg" became "a/b.jpg").
+    A browser keeps both, as the fast path does (found by fuzzing the two
+    against each other).  So while joining, ";" is swapped for a private-use
+    character and a marker is put between two slashes, neither of which the
+    strings contain.
+    """
+    if ";" not in base and ";" not in value and "//" not in base + value:
+        return urljoin(base, value)
+    standins = (chr(c) for c in range(0xE000, 0xF900) if chr(c) not in base and chr(c) not in value)
+    semicolon, empty = next(standins, None), next(standins, None)
+    if semicolon is None or empty is None:
+        return urljoin(base, value)  # 6400 distinct private-use characters: not a URL
+
+    def protect(url: str) -> str:
+        start = _URL_PREFIX_RE.match(url).end()  # type: ignore[union-attr]  # always matches
+        return (url[:start] + _EMPTY_SEGMENT_RE.sub(empty, url[start:])).replace(";", semicolon)
+
+    joined = urljoin(protect(base), protect(value))
+    return joined.replace(semicolon, ";").replace(empty, "")
+
+
 class _Resolver:
     """Turns cleaned references into absolute http(s) URLs against one base."""
 
@@ -322,7 +353,7 @@ class _Resolver:
             before, sep, after = value.partition("?")
             value = before.replace("\\", "/") + sep + after
         try:
-            url = urljoin(self.base, value)
+            url = _urljoin(self.base, value)
             parts = urlsplit(url)
             host = parts.hostname
             _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
@@ -341,6 +372,14 @@ class _Resolver:
             # equal strings however the page spelled them.
             url = safe_url_string(url)
         except (ValueError, UnicodeError):
+            return None, SKIP_INVALID_URL
+        if not url.isascii():
+            # safe_url_string() leaves a host that IDNA refuses ("http://\ufffd/") as it
+            # was: no DNS name, so nothing a browser could fetch.
+            return None, SKIP_INVALID_URL
+        if not urlsplit(url).hostname:
+            # safe_url_string() reads "\" as "/" in the authority too: a base of
+            # "http://\h@ir/" (found by fuzzing the base) gave "http:///h@ir/".
             return None, SKIP_INVALID_URL
         if len(url) > self.max_url_length:
             return None, SKIP_TOO_LONG_URL
@@ -707,13 +746,23 @@ def _decode(data: bytes) -> str:
         return data.decode("utf-8", errors="replace")
 
 
+# </html> and </body> end tags.  A browser carries on after them (the HTML spec
+# reprocesses what follows in the body); libxml2 drops everything after a
+# </html> that closes an open element ("<div></html><img src=x>", or
+# "</body></html><img src=x>": found by property testing).  [^<>]* keeps
+# a page full of "</html" without ">" linear.
+_DOCUMENT_END_TAG = re.compile(rb"</(?:html|body)(?=[\s/>])[^<>]*>", re.IGNORECASE)
+
+
 def _parse_with_lxml(data: bytes) -> lxml.html.HtmlElement | None:
     """Parse with libxml2, or None if it gave up part-way.
 
     libxml2 stops at 2048 levels of nesting (even with huge_tree) and keeps
     only what it parsed so far; a page could hide images behind a deep pile
-    of <div>s, so a fatal error means "use the fallback tokenizer".
+    of <div>s, so a fatal error means "use the fallback tokenizer".  End tags
+    of <html> and <body> are removed first (see _DOCUMENT_END_TAG).
     """
+    data = _DOCUMENT_END_TAG.sub(b"", data)
     # A parser per call: lxml parsers must not be shared between threads.
     parser = lxml.html.HTMLParser(
         encoding="utf-8",  # we hand it UTF-8; also makes libxml2 ignore <meta charset>

@@ -43,6 +43,13 @@ def _gunzip(body: bytes, max_bytes: int) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
+def _localname(element: etree._Element) -> str:
+    """An element's tag without its namespace. Never raises: in recovery mode libxml2
+    keeps tags that etree.QName() refuses (``<:urlset>``, found by fuzzing)."""
+    tag = element.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
 def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
     """The URLs a sitemap or sitemap index names; None if it is not one."""
     if body[:2] == b"\x1f\x8b":
@@ -58,7 +65,7 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
         return None
     if root is None:
         return None
-    kind = etree.QName(root).localname
+    kind = _localname(root)
     if kind not in ("urlset", "sitemapindex"):
         return None
     result = Sitemap()
@@ -66,7 +73,7 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
         if not isinstance(element.tag, str) or not element.text:
             continue
         parent = element.getparent()
-        parent_name = etree.QName(parent).localname if parent is not None else ""
+        parent_name = _localname(parent) if parent is not None else ""
         url = element.text.strip()
         if parent_name == "image":
             result.images.append(url)

@@ -195,6 +195,11 @@ def fill_rotation(array: np.ndarray) -> tuple[float, Box] | None:
     (degrees, counter-clockwise as ``Image.rotate``) and the box of the photo once turned
     back about the array's centre. None when the corners are not flat triangles."""
     height, width = array.shape
+    if height < 2 or width < 2:
+        # Lines are read one in from each edge; an image a pixel thin has no corners to
+        # read (and could not hold a turned photo anyway: a leg of 2 px at 12 degrees
+        # needs a side of 10).
+        return None
     corner = float(np.median([array[0, 0], array[0, -1], array[-1, 0], array[-1, -1]]))
     flat = np.abs(array - corner) <= 12
 
