@@ -284,8 +284,13 @@ class AddressGuardMiddleware:
         if self.policy.allow_private:
             return  # no resolved address can be refused, so no lookup is needed
         host = urlparse_cached(request).hostname or ""
-        if parse_ip_literal(host) is not None:
-            return  # an IP literal, judged by check_url already
+        ip = parse_ip_literal(host)
+        if ip is not None:
+            # An IP literal: judged again as the literal Scrapy will connect to, in case
+            # check_url read the URL's host differently (it once took "127.0.0.1\u200b",
+            # which Scrapy makes 127.0.0.1, for a name).
+            self.policy.check_resolved(host, [str(ip)])
+            return
         now = time.monotonic()
         cached = self._verdicts.get(host)
         if cached is None or cached[0] <= now:

@@ -22,6 +22,7 @@ Pure Python: no Scrapy, no Twisted.
 from __future__ import annotations
 
 import ipaddress
+import stringprep
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -284,12 +285,16 @@ def _split(url: str) -> SplitResult:
 
 
 def _normalise_host(hostname: str) -> str:
-    """The host as a resolver would see it: percent-decoded, NFKC, lower case.
+    """The host as a resolver would see it: percent-decoded, NFKC, lower case, without
+    the code points IDNA maps to nothing.
 
     Catches "%31%32%37.0.0.1" and fullwidth "１２７.０.０.１", which URL parsers
-    turn into 127.0.0.1.
+    turn into 127.0.0.1, and "127.0.0.\u200b1" (a zero-width space, a soft hyphen...),
+    which Scrapy's URL normalisation and Python's idna codec turn into 127.0.0.1 too
+    (nameprep drops RFC 3454 table B.1 before NFKC).
     """
-    host = unicodedata.normalize("NFKC", unquote(hostname))
+    host = "".join(c for c in unquote(hostname) if not stringprep.in_table_b1(c))
+    host = unicodedata.normalize("NFKC", host)
     return host.replace("\u3002", ".").lower()
 
 
