@@ -66,6 +66,7 @@ RULES: list[tuple[str, frozenset[str]]] = [
 #: Exceptions inside an area, by the end of the path.
 SUFFIX_RULES: list[tuple[str, frozenset[str]]] = [
     ("/hashes/export", ADMIN),  # a hash list leaving the system: admins only
+    ("/withdraw", ADMIN),  # irrevocable deletion of a case
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import unquote
 
 from sqlalchemy import select
 from websupport import Web
@@ -194,3 +195,37 @@ def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -
     assert [r.detail["algorithm"] for r in audit_rows(web, "hashes.delete")] == ["phash", None]
     unknown = web.api_post(f"/api/cases/{case_id}/hashes?algorithm=md5", method="DELETE")
     assert unknown.status_code == 400
+
+
+def test_notes_are_kept_encrypted_and_an_admin_withdraws_a_case(web: Web) -> None:
+    web.sign_in("analyst")
+    made = web.post(
+        "/cases", {"name": "N1", "notes": "first call: 12 May", "language": "en", "alerts": "never"}
+    )
+    assert made.status_code == 303
+    case_id = int(made.headers["location"].split("/cases/")[1].split("?")[0])
+    page = web.get(f"/cases/{case_id}")
+    assert "first call: 12 May" in page.text
+    assert f'action="/cases/{case_id}/withdraw"' not in page.text  # analysts: no withdraw
+    edited = web.post(f"/cases/{case_id}/edit", {"notes": "second call: 20 May"})
+    assert "notes" in unquote(edited.headers["location"])
+    with web.app.db.session() as session:
+        notes_enc = session.get(Case, case_id).notes_enc  # type: ignore[union-attr]
+    assert notes_enc and b"second call" not in notes_enc
+    assert web.api_get(f"/api/cases/{case_id}").json()["notes"] == "second call: 20 May"
+    assert web.post(f"/cases/{case_id}/withdraw", {"confirm": str(case_id)}).status_code == 403
+    assert web.api_post(f"/api/cases/{case_id}/withdraw", {}).status_code == 403
+
+    admin = web.new_browser().sign_in("admin", "analyst")
+    assert f'action="/cases/{case_id}/withdraw"' in admin.get(f"/cases/{case_id}").text
+    wrong = admin.post(f"/cases/{case_id}/withdraw", {"confirm": "1234"})
+    assert wrong.status_code == 400 and "type the case" in wrong.text
+    assert web.api_get(f"/api/cases/{case_id}").json()["status"] == "open"
+    done = admin.post(f"/cases/{case_id}/withdraw", {"confirm": str(case_id)})
+    assert done.status_code == 303 and "withdrawn" in unquote(done.headers["location"])
+    view = web.api_get(f"/api/cases/{case_id}").json()
+    assert view["status"] == "withdrawn" and view["notes"] is None and view["withdrawn_at"]
+    assert view["name"] == "(withdrawn)"
+    again = admin.api_post(f"/api/cases/{case_id}/withdraw", {})
+    assert again.status_code == 400
+    assert [r.actor for r in audit_rows(web, "case.withdraw")] == ["admin-analyst@ngo.example"]

@@ -42,7 +42,9 @@ def case_json(view: CaseView, figures: Figures | None = None) -> dict[str, Any]:
         "auto_confirm_exact": view.auto_confirm_exact,
         "has_email": view.email is not None,
         "has_alert_to": view.alert_to is not None,
+        "notes": view.notes,
         "created_at": view.created_at.isoformat(),
+        "withdrawn_at": view.withdrawn_at.isoformat() if view.withdrawn_at else None,
     }
     if figures is not None:
         data["hits"] = figures.hits
@@ -96,6 +98,7 @@ def case_create(
     alert_to: Annotated[str, Form()] = "",
     country: Annotated[str, Form()] = "",
     auto_confirm_exact: Annotated[str, Form()] = "",
+    notes: Annotated[str, Form()] = "",
 ) -> Response:
     try:
         case_id = cases.add_case(
@@ -107,6 +110,7 @@ def case_create(
             alert_to=_opt(alert_to),
             country=_opt(country),
             auto_confirm_exact=bool(auto_confirm_exact),
+            notes=_opt(notes),
         )
     except InvalidInput as exc:
         return render(
@@ -125,6 +129,7 @@ def case_create(
                 "alert_to": alert_to,
                 "country": country,
                 "auto_confirm_exact": bool(auto_confirm_exact),
+                "notes": notes,
             },
         )
     return back(f"/cases/{case_id}", done=f"Case {case_id} opened.")
@@ -176,6 +181,7 @@ def case_edit(
     email: Annotated[str, Form()] = "",
     alert_to: Annotated[str, Form()] = "",
     clear_alert_to: Annotated[str, Form()] = "",
+    notes: Annotated[str | None, Form()] = None,
 ) -> Response:
     changed = cases.edit_case(
         ctx.app,
@@ -186,9 +192,28 @@ def case_edit(
         auto_confirm_exact=bool(auto_confirm_exact),
         email=_opt(email),  # empty: unchanged
         alert_to="" if clear_alert_to else _opt(alert_to),
+        notes=None if notes is None else notes.strip(),  # the whole text; empty: none
     )
     done = ("Changed: " + ", ".join(changed) + ".") if changed else "Nothing to change."
     return back(f"/cases/{case_id}", done=done)
+
+
+@router.post("/cases/{case_id}/withdraw", include_in_schema=False)
+def case_withdraw(
+    request: Request, ctx: Admin, case_id: int, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    if confirm.strip() != str(case_id):
+        raise InvalidInput(f"type the case's number ({case_id}) to withdraw it")
+    done = cases.withdraw_case(ctx.app, case_id)
+    return back(f"/cases/{case_id}", done=_withdrawn_text(case_id, done))
+
+
+def _withdrawn_text(case_id: int, done: cases.Withdrawn) -> str:
+    return (
+        f"Case {case_id} withdrawn: {done.hashes} hashes, {done.hits} hits, {done.messages} "
+        f"emails and {done.drafts} draft notices deleted with her personal data; "
+        f"{done.notices_kept} sent notices kept without their text."
+    )
 
 
 @router.post("/cases/{case_id}/contact", include_in_schema=False)
@@ -283,6 +308,7 @@ class NewCase(BaseModel):
     auto_confirm_exact: bool = Field(
         False, description="Confirm hits on byte-for-byte copies of her files without review."
     )
+    notes: str | None = Field(None, description="The analysts' notes (stored encrypted).")
 
 
 class CaseChanges(BaseModel):
@@ -294,6 +320,7 @@ class CaseChanges(BaseModel):
     alert_to: str | None = Field(None, description='"" goes back to her own address.')
     country: str | None = Field(None, description='"" for none.')
     auto_confirm_exact: bool | None = None
+    notes: str | None = Field(None, description='The analysts\' notes (encrypted); "" for none.')
 
 
 @router.get("/api/cases", tags=["cases"])
@@ -316,6 +343,7 @@ def api_case_create(ctx: Analyst, body: NewCase) -> dict[str, Any]:
         alert_to=body.alert_to or None,
         country=body.country or None,
         auto_confirm_exact=body.auto_confirm_exact,
+        notes=body.notes or None,
     )
     return case_json(cases.get_case(ctx.app, case_id))
 
@@ -355,8 +383,24 @@ def api_case_edit(ctx: Analyst, case_id: int, body: CaseChanges) -> dict[str, An
         alert_to=body.alert_to,
         country=body.country,
         auto_confirm_exact=body.auto_confirm_exact,
+        notes=body.notes,
     )
     return {"changed": changed, "case": case_json(cases.get_case(ctx.app, case_id))}
+
+
+@router.post("/api/cases/{case_id}/withdraw", tags=["cases"])
+def api_case_withdraw(ctx: Admin, case_id: int) -> dict[str, Any]:
+    """Withdraw a case, irrevocably: its hashes, hits, emails, draft notices and her
+    personal data are deleted; the sent notices' record (without text) and the audit log
+    stay. Admins."""
+    done = cases.withdraw_case(ctx.app, case_id)
+    return {
+        "hashes": done.hashes,
+        "hits": done.hits,
+        "messages": done.messages,
+        "drafts": done.drafts,
+        "notices_kept": done.notices_kept,
+    }
 
 
 @router.post("/api/cases/{case_id}/contact", tags=["cases"])
