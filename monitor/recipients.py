@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
-from urllib.request import Request, urlopen
+from urllib.request import HTTPRedirectHandler, Request, build_opener
 
 from sqlalchemy import select
 
@@ -44,7 +44,7 @@ from monitor import audit
 from monitor.app import App
 from monitor.db.models import RecipientCache, RecipientOverride, utcnow
 from monitor.errors import InvalidInput, NotFound
-from monitor.netguard import IPNetwork
+from monitor.netguard import AddressRefused, IPNetwork, check_resolved, check_url
 
 CACHE_DAYS = 30
 RDAP_TIMEOUT = 10.0
@@ -410,11 +410,31 @@ def _safe_fetch(fetch: Fetch, url: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+class _PublicRedirects(HTTPRedirectHandler):
+    """Follows a redirect only to a public address: an RDAP server (or someone in the
+    middle) cannot send this fetch into the NGO's own network. AddressRefused is a
+    ValueError: the lookup fails like any bad answer."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        try:
+            check_url(newurl, allow_private=False)
+            host = urlsplit(newurl).hostname or ""
+            check_resolved(host, _resolve(host), allow_private=False)
+        except AddressRefused as exc:
+            raise ValueError(f"RDAP redirect refused: {exc}") from None
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = build_opener(_PublicRedirects)
+
+
 def _fetch_json(url: str) -> Any:
     if urlsplit(url).scheme not in ("http", "https"):
         raise ValueError("RDAP over http(s) only")
     request = Request(url, headers={"Accept": "application/rdap+json, application/json"})
-    with urlopen(request, timeout=RDAP_TIMEOUT) as response:
+    with _OPENER.open(request, timeout=RDAP_TIMEOUT) as response:
         body = response.read(RDAP_MAX_BYTES + 1)
     if len(body) > RDAP_MAX_BYTES:
         raise ValueError("RDAP answer too large")

@@ -188,3 +188,27 @@ def test_recipients_from_the_cli(sqlite_env: Env, rdap: Rdap) -> None:
     assert bad.returncode != 0 and "--email or a --form" in bad.stderr
     assert env.cli("recipients", "remove", "localhost").returncode == 0
     assert "no override for localhost" in env.cli("recipients", "remove", "localhost").stderr
+
+
+def test_rdap_lookups_follow_no_redirect_into_private_addresses() -> None:
+    """An RDAP server (or someone in the middle) cannot send the lookup into the NGO's
+    own network: a redirect to a private address is refused before it is followed."""
+    import urllib.request
+
+    from monitor.recipients import _fetch_json
+
+    inside = LocalServer(lambda path: (200, b'{"secret": true}', {}))
+    rdap = LocalServer(
+        lambda path: (302, b"", {"Location": f"http://127.0.0.1:{inside.port}/admin"})
+    )
+    try:
+        with pytest.raises(ValueError, match="RDAP redirect refused"):
+            _fetch_json(f"http://127.0.0.1:{rdap.port}/domain/example.org")
+        assert rdap.requests == ["/domain/example.org"] and inside.requests == []
+        # The control: a plain fetch would have followed it.
+        with urllib.request.urlopen(f"http://127.0.0.1:{rdap.port}/domain/x", timeout=5) as r:
+            assert json.loads(r.read()) == {"secret": True}
+        assert inside.requests == ["/admin"]
+    finally:
+        rdap.close()
+        inside.close()
