@@ -10,7 +10,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from twisted.internet import task
 from twisted.internet.threads import deferToThread
 
@@ -77,7 +77,8 @@ class RunRecorder:
     def _progress_failed(self, failure: Any) -> None:
         if not failure.check(SQLAlchemyError):
             failure.raiseException()
-        logger.warning("run %s: progress not recorded: %s", self._run_id(), failure.value)
+        detail = str(getattr(failure.value, "orig", None) or failure.value).splitlines()[0]
+        logger.warning("run %s: progress not recorded: %s", self._run_id(), detail)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         if self._loop is not None and self._loop.running:
@@ -89,15 +90,17 @@ class RunRecorder:
             self.rt.close()
 
     def _finish(self, reason: str, stats: RunStats) -> None:
-        """Record the run's end; on a full or read-only database, try again for a while
-        (a read-only moment passes), so that the run ends with its own reason and counts."""
+        """Record the run's end; on a full or read-only database, or a lost connection, try
+        again for a while (a read-only moment passes), so that the run ends with its own
+        reason and counts."""
         deadline = time.monotonic() + FINISH_RETRY_SECONDS
         while True:
             try:
                 status = self.rt.db_sync(finish_run, self._run_id(), reason, stats)
             except SQLAlchemyError as exc:
                 detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                if database_trouble(exc) is None or time.monotonic() > deadline:
+                passing = database_trouble(exc) is not None or isinstance(exc, OperationalError)
+                if not passing or time.monotonic() > deadline:
                     logger.error(
                         "run %s (%s): end not recorded: %s", self._run_id(), reason, detail
                     )

@@ -630,3 +630,66 @@ def test_a_full_or_read_only_database_stops_the_crawl_cleanly(
     final = snapshot(env)
     assert {(page, image) for page, image, *_ in final.hits} == expected_pairs(crash_server)
     assert integrity(env) == [("ok",)]
+
+
+@pytest.fixture
+def pg_env(tmp_path: Path, postgres_admin: Any) -> Iterator[Env]:
+    """An installation on PostgreSQL only."""
+    from conftest import _postgres_database
+
+    databases = _postgres_database(postgres_admin)
+    vars_ = make_env(tmp_path, next(databases))
+    app = make_app(vars_)
+    yield Env(tmp_path, vars_, app)
+    app.close()
+    with contextlib.suppress(StopIteration):
+        next(databases)
+
+
+def test_a_read_only_moment_on_postgresql_stops_the_crawl_cleanly(
+    pg_env: Env, postgres_admin: Any, crash_server: CrashServer, crawls: Crawls
+) -> None:
+    """The database turns read-only for a while (as after a fail-over to a standby): new
+    sessions are read-only, the existing ones are cut."""
+    env = pg_env
+    name = env.app.db.engine.url.database
+    setup_site(env, crash_server)
+    log = env.tmp_path / "crawl.log"
+
+    def sessions_anew(read_only: bool) -> None:
+        setting = "SET default_transaction_read_only = on" if read_only else "RESET ALL"
+        postgres_admin.execute(f'ALTER DATABASE "{name}" {setting}')
+        postgres_admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+
+    child = crawls.start(env, "crash", log)
+    assert wait_for(lambda: latest_run(env) is not None, child, 60), log.read_text()
+    run_id = latest_run(env)
+    assert wait_for(lambda: scalar(env, RUN_HITS, r=run_id) >= 8, child, 60), log.read_text()
+    try:
+        sessions_anew(read_only=True)
+        before = snapshot(env)
+        assert wait_for(lambda: "stopping the crawl" in log.read_text(), child, 60), log.read_text()
+        time.sleep(0.5)
+    finally:
+        sessions_anew(read_only=False)
+    child.wait(timeout=120)
+    output = log.read_text()
+    assert child.returncode != 0, output
+    status, reason, counted, _new, _pid = run_row(env, run_id)
+    assert status == "failed", (status, reason, output)
+    assert reason.startswith("error: database read-only (cannot execute "), reason
+    assert reason.endswith("in a read-only transaction)"), reason
+    assert f"failed: {reason}" in output, output
+    assert "Traceback" not in output, output
+    after = snapshot(env)
+    assert before.hits <= after.hits and len(after.hits) < PAGES
+    assert counted <= len(after.hits)
+    check_consistent(env, set(), "after the read-only moment", run_id)
+
+    full_crawl(env)
+    final = snapshot(env)
+    assert {(page, image) for page, image, *_ in final.hits} == expected_pairs(crash_server)

@@ -194,7 +194,10 @@ def test_scheduler_fires_and_a_second_one_stands_by_then_takes_over(scheduling: 
         first.stop(signal.SIGKILL)
         second.wait_for("is active", timeout=30)
         assert wait(lambda: get_run(env.app, running.id).status == "failed", 30)
-        assert get_run(env.app, running.id).finish_reason.startswith("lost")  # type: ignore[union-attr]
+        # Reaped as lost (no news), or as interrupted (its processes gone from this host)
+        # by the new scheduler's next start of the site, whichever comes first.
+        reason = get_run(env.app, running.id).finish_reason or ""
+        assert reason.startswith(("lost", "interrupted")), reason
         if crawl_pid:
             assert wait(lambda: not _alive(crawl_pid), 10), "the crawl outlived its supervisor"
         assert wait(lambda: second.fires(site) >= 2, 30), second.log()[-3000:]
