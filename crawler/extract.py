@@ -377,9 +377,11 @@ class _Resolver:
             # safe_url_string() leaves a host that IDNA refuses ("http://\ufffd/") as it
             # was: no DNS name, so nothing a browser could fetch.
             return None, SKIP_INVALID_URL
-        if not urlsplit(url).hostname:
-            # safe_url_string() reads "\" as "/" in the authority too: a base of
-            # "http://\h@ir/" (found by fuzzing the base) gave "http:///h@ir/".
+        host = urlsplit(url).hostname
+        if not host or _BAD_HOST_CHARS_RE.search(host):
+            # Checked again, found by fuzzing: IDNA's NFKC mapping turns "\u00a8" into
+            # " \u0308" ("//E\u00a8F" became "https://xn--e f-eec"), and safe_url_string()
+            # reads "\" as "/" in the authority ("http://\h@ir/" became "http:///h@ir/").
             return None, SKIP_INVALID_URL
         if len(url) > self.max_url_length:
             return None, SKIP_TOO_LONG_URL

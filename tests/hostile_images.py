@@ -31,6 +31,7 @@ __all__ = [
     "encode",
     "png_chunk",
     "png_declaring",
+    "png_flat",
     "sample_image",
 ]
 
@@ -73,6 +74,21 @@ def png_declaring(width: int, height: int, *, bit_depth: int = 8, colour: int = 
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", header)
         + png_chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_flat(width: int, height: int, value: int = 128) -> bytes:
+    """A real greyscale PNG of ``width`` x ``height`` pixels of one grey: a few KB that
+    decode to width x height bytes (within a pixel limit, this is what decoding costs)."""
+    row = b"\0" + bytes([value]) * width  # filter byte "none", then the pixels
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", data)
         + png_chunk(b"IEND", b"")
     )
 
@@ -231,6 +247,8 @@ def _build() -> dict[str, tuple[bytes, str]]:
     add("webp-magic-only", b"RIFF\x00\x00\x00\x00WEBP", REJECTED)
 
     # --- decompression bombs: a few bytes declaring billions of pixels ----------------
+    # Above the crawler's limit (64 MP) but below Pillow's own (89 MP: no warning).
+    add("bomb-png-9000x9000", png_declaring(9_000, 9_000), REJECTED)
     add("bomb-png-100000x100000", png_declaring(100_000, 100_000), REJECTED)
     add("bomb-png-16bit-rgba", png_declaring(65_535, 65_535, bit_depth=16, colour=6), REJECTED)
     add("bomb-png-max-u32", png_declaring(2**31 - 1, 2**31 - 1), REJECTED)
