@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fuzz_checks import ALGORITHMS, _key, _partition, check_hash_list, round_trip
 from fuzz_profile import fuzz_settings
-from hypothesis import example, given
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from monitor.hashlists import (
@@ -148,6 +148,56 @@ def test_bare_pdq_lines_round_trip(rows: list[tuple[Any, int | None]]) -> None:
     assert [(p.algorithm, p.value, p.quality) for p in parsed] == [
         ("pdq", v.lower(), q) for v, q in drawn
     ]
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pdq", "PHash ", " x", "a b", "", "\x00", "\u0130", "md5"]),
+            st.text(string.hexdigits, min_size=1, max_size=70)
+            | st.text(string.hexdigits + "xg ", max_size=70),
+            labels | st.text(max_size=210),
+            st.none() | st.integers(0, 1000) | st.sampled_from([-1, 1001, True, 2.0]),
+            views | st.text(max_size=45),
+            groups,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_export_refuses_what_parse_would_not_read(written: list[tuple[Any, ...]]) -> None:
+    """export_json either raises ValueError or writes a list that reads back."""
+    try:
+        text = export_json(written)
+    except ValueError as exc:
+        assert str(exc).startswith("entry ")
+        event("refused")
+        return
+    event("written")
+    known: dict[str, int] = {}
+    for algorithm, value, *_ in written:
+        known.setdefault(algorithm.strip().lower(), len(value) * 4)
+    parsed = (
+        parse_hash_list(text, known)
+        if all(known[a.strip().lower()] == len(v) * 4 for a, v, *_ in written)
+        else None
+    )
+    if parsed is not None:
+        assert [(p.algorithm, p.value) for p in parsed] == [
+            (a.strip().lower(), v.lower()) for a, v, *_ in written
+        ]
+        round_trip_with(parsed, known)
+
+
+def round_trip_with(entries: list[Any], known: dict[str, int]) -> None:
+    again = parse_hash_list(
+        export_json(
+            (e.algorithm, e.value, e.label, e.rules_version, e.view, e.group) for e in entries
+        ),
+        known,
+    )
+    assert [_key(e) for e in again] == [_key(e) for e in entries]
 
 
 # --------------------------------------------------------------------------- hostile input
