@@ -125,11 +125,8 @@ def _tiff_declaring(width: int, height: int) -> bytes:
     data = bytearray(encode(Image.new("L", (4, 4), 9), "TIFF"))
     # Tag 256 (ImageWidth) and 257 (ImageLength), stored as SHORT or LONG in the first IFD.
     for tag, value in ((256, width), (257, height)):
-        entry = struct.pack("<H", tag)
-        at = data.index(entry, 8)
-        kind = struct.unpack("<H", data[at + 2 : at + 4])[0]
-        data[at + 2 : at + 12] = struct.pack("<HII", 4, 1, value)  # LONG, count 1
-        del kind
+        at = data.index(struct.pack("<H", tag), 8)
+        data[at + 2 : at + 12] = struct.pack("<HII", 4, 1, value)  # type LONG, count 1
     return bytes(data)
 
 

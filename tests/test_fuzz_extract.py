@@ -15,6 +15,7 @@ from fuzz_checks import check_css, check_extract, check_resolve, check_srcset
 from fuzz_profile import fuzz_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
+from w3lib.url import canonicalize_url
 
 from crawler.extract import (
     IMAGE_EXTENSIONS,
@@ -339,6 +340,17 @@ def test_resolution_is_sound_and_idempotent(base: str, reference: str, limit: in
     """A resolved URL is absolute, percent-encoded and within the limit; the fast path
     for plain URLs agrees with urljoin + safe_url_string; resolving again is a no-op."""
     check_resolve(base, reference, limit)
+
+
+@SETTINGS
+@given(bases, markup_text)
+def test_the_spiders_page_key_is_stable_on_resolved_urls(base: str, reference: str) -> None:
+    """spiders/watchlist.py counts pages by canonicalize_url(url): on any URL the
+    resolver makes it never raises, and canonical URLs are their own key."""
+    url = check_resolve(base, reference, 4096)
+    if url is not None:
+        key = canonicalize_url(url)
+        assert canonicalize_url(key) == key
 
 
 @SETTINGS
