@@ -9,6 +9,7 @@ import stat
 import threading
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Env
@@ -508,3 +509,21 @@ def test_the_scheduler_runs_retention_and_writes_anchors(sqlite_env: Env) -> Non
         )
     scheduler.housekeeping("anchor")  # moved on: the retention run is an event too
     assert [seq for seq, _ in audit.read_anchors(audit.anchors_path(env.app))] == [2, 3]
+
+
+def test_admins_verify_the_chain_from_the_web_app(sqlite_web: Any) -> None:
+    web = sqlite_web.sign_in("admin")
+    page = web.get("/admin/audit")
+    assert 'action="/admin/audit/verify"' in page.text
+    intact = web.post("/admin/audit/verify", {})
+    assert intact.status_code == 200 and 'data-verdict="intact"' in intact.text
+    app = web.app
+    with app.db.engine.begin() as conn:  # someone with the database's owner rights
+        conn.execute(text("DROP TRIGGER audit_events_no_update"))
+        conn.execute(text("UPDATE audit_events SET actor = 'nobody' WHERE seq = 1"))
+    tampered = web.post("/admin/audit/verify", {})
+    assert 'data-verdict="tampered"' in tampered.text and "event 1 (id" in tampered.text
+    answer = web.api_post("/api/admin/audit/verify", {})
+    assert answer.status_code == 200 and answer.json()["ok"] is False
+    analyst = web.new_browser().sign_in("analyst")
+    assert analyst.api_post("/api/admin/audit/verify", {}).status_code == 403
