@@ -68,6 +68,11 @@ def stop_for_database(crawler: Crawler, exc: SQLAlchemyError, what: str) -> None
     asyncio.ensure_future(crawler.engine.close_spider_async(reason=reason))
 
 
+#: How long a page's state waits for its images to be recorded, at most: longer than any
+#: page's images take (their downloads time out first), a guard against a hang only.
+PAGE_WAIT_SECONDS = 3600.0
+
+
 class RecordedPages:
     """Which pages have their images recorded (or failed to), so that a page's state is
     saved only after them: a crawl killed in between leaves no page state whose page's
@@ -89,7 +94,11 @@ class RecordedPages:
             return self._done[page_url]
         waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(page_url, []).append(waiter)
-        return await waiter
+        try:
+            return await asyncio.wait_for(waiter, PAGE_WAIT_SECONDS)
+        except TimeoutError:  # never said (it should not happen): no state, no hang
+            logger.warning("page %s: its images not recorded in time; state not kept", page_url)
+            return False
 
 
 def recorded_pages(crawler: Crawler) -> RecordedPages:

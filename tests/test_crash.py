@@ -341,13 +341,13 @@ def check_consistent(env: Env, copies: set[str], where: str, run_id: int | None 
         ),
     }
     # A page's state (what the next crawl reuses on a 304) is kept only once its images
-    # were recorded: every image it lists has its sighting on that page.
-    sighted = {(p, i) for p, i, _sha in snapshot(env).sightings}
+    # were recorded: a page with a state has its sightings. (Only some of them if some of
+    # its images failed to download: a 304 makes the next crawl ask for them again.)
+    sighted = {p for p, _i, _sha in snapshot(env).sightings}
     problems["page state before its sightings"] = [
-        (url, image)
+        url
         for url, images in rows(env, "SELECT url, image_urls FROM page_states")
-        for image in (images if isinstance(images, list) else json.loads(images))
-        if (url, image) not in sighted
+        if (images if isinstance(images, list) else json.loads(images)) and url not in sighted
     ]
     if env.app.db.backend == "sqlite":
         path = env.app.db.engine.url.database
@@ -693,3 +693,42 @@ def test_a_read_only_moment_on_postgresql_stops_the_crawl_cleanly(
     full_crawl(env)
     final = snapshot(env)
     assert {(page, image) for page, image, *_ in final.hits} == expected_pairs(crash_server)
+
+
+def test_a_run_whose_processes_are_gone_is_ended_as_interrupted(sqlite_env: Env) -> None:
+    """Found when the site's next run starts, or when runs are listed; a run whose
+    supervisor lives, or that another machine carries out, is left alone."""
+    from monitor.db.models import CrawlRun, utcnow
+    from monitor.runs import create_run, list_runs, mark_started, this_worker
+    from monitor.sites import add_site
+
+    env = sqlite_env
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    host = this_worker().rsplit(":", 1)[0]
+    sites = [add_site(env.app, f"http://{name}.test/", name=name) for name in "abcd"]
+    dead, alive, elsewhere, listed = (create_run(env.app, site, "manual") for site in sites)
+    for run_id, worker in (
+        (dead, f"{host}:{gone.pid}"),
+        (alive, this_worker()),
+        (elsewhere, f"another-host:{gone.pid}"),
+        (listed, f"{host}:{gone.pid}"),
+    ):
+        with env.app.db.session() as session:
+            run = session.get(CrawlRun, run_id)
+            assert run is not None
+            run.worker, run.updated_at = worker, utcnow()
+        mark_started(env.app, run_id, gone.pid)
+    # The next run of the dead run's site starts; the live one's site is still busy.
+    again = create_run(env.app, sites[0], "manual")
+    assert run_row(env, dead)[:2] == (
+        "failed",
+        f"interrupted: its processes are gone (supervisor {host}:{gone.pid}, crawl pid "
+        f"{gone.pid}); the next run redoes what it did not record",
+    )
+    assert run_row(env, again)[0] == "queued"
+    with pytest.raises(Exception, match="queued or running already"):
+        create_run(env.app, sites[1], "manual")
+    # Listing runs ends the dead ones too.
+    statuses = {run.id: run.status for run in list_runs(env.app)}
+    assert statuses[listed] == "failed" and statuses[alive] == statuses[elsewhere] == "running"
