@@ -43,8 +43,8 @@ services:
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
-	$(PY) -m ruff check monitor crawler spiders tests benchmarks
-	$(PY) -m ruff format --check monitor crawler spiders tests benchmarks
+	$(PY) -m ruff check monitor crawler spiders tests benchmarks scripts
+	$(PY) -m ruff format --check monitor crawler spiders tests benchmarks scripts
 
 clean:
 	rm -rf $(VENV) var *.egg-info
