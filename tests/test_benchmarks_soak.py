@@ -1,5 +1,6 @@
 """The soak benchmark (benchmarks/soak.py) in its smoke size, so that it does not rot; and
-the bounded media cache it led to (crawler/mediacache.py)."""
+what it led to: the bounded media cache (crawler/mediacache.py) and the crawl's cap on
+malloc arenas (crawler/extensions.py)."""
 
 from __future__ import annotations
 
@@ -58,3 +59,14 @@ def test_recent_results_keeps_the_most_recently_used() -> None:
     assert list(cache) == [b"d", b"c", b"e"]
     with pytest.raises(ValueError):
         RecentResults(0)
+
+
+def test_limit_malloc_arenas_leaves_an_explicit_setting_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from crawler.extensions import limit_malloc_arenas
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert limit_malloc_arenas() is False
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    assert limit_malloc_arenas() in (True, False)  # True on glibc; no mallopt elsewhere
