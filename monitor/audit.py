@@ -169,6 +169,12 @@ def verify(session: Session, key: bytes, anchors: Path | None = None) -> Verific
     result.unchained = int(
         session.scalar(select(func.count()).where(AuditEvent.seq.is_(None))) or 0
     )
+    outside = [
+        (seq, mac)
+        for seq, mac in (read_anchors(anchors) if anchors is not None else ())
+        if seq >= int(state.anchor_seq)  # older ones were pruned since
+    ]
+    wanted = {seq for seq, _ in outside}  # the macs to keep: those the anchors name
     expected_seq, previous = int(state.anchor_seq), state.anchor_mac
     macs: dict[int, str] = {expected_seq: previous}
     rows = session.execute(
@@ -189,7 +195,8 @@ def verify(session: Session, key: bytes, anchors: Path | None = None) -> Verific
         if not hmac.compare_digest(mac, e.mac or ""):
             result.problems.append(f"event {e.seq} (id {e.id}, {e.action}) was altered")
         previous = e.mac or ""
-        macs[e.seq] = previous
+        if e.seq in wanted:
+            macs[e.seq] = previous
         result.checked += 1
         session.expunge(e)
     if expected_seq != result.head_seq:
@@ -198,17 +205,14 @@ def verify(session: Session, key: bytes, anchors: Path | None = None) -> Verific
         )
     elif not hmac.compare_digest(previous, state.mac):
         result.problems.append("the chain's head does not match its last event")
-    if anchors is not None:
-        for seq, mac in read_anchors(anchors):
-            if seq < int(state.anchor_seq):
-                continue  # pruned since
-            if seq > result.head_seq:
-                result.problems.append(
-                    f"the anchor written at event {seq} is past the chain's end "
-                    f"({result.head_seq}): newest events were deleted"
-                )
-            elif seq in macs and not hmac.compare_digest(macs[seq], mac):
-                result.problems.append(f"event {seq} differs from the anchor written then")
+    for seq, mac in outside:
+        if seq > result.head_seq:
+            result.problems.append(
+                f"the anchor written at event {seq} is past the chain's end "
+                f"({result.head_seq}): newest events were deleted"
+            )
+        elif seq in macs and not hmac.compare_digest(macs[seq], mac):
+            result.problems.append(f"event {seq} differs from the anchor written then")
     return result
 
 

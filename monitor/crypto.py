@@ -192,13 +192,6 @@ def load_cipher(secret_key: str, key_file: Path) -> Cipher:
     return Cipher(source.keys(), reload=source.changed)
 
 
-def load_key(secret_key: str, var_dir: Path) -> bytes:
-    """The first key, from the setting or from ``var_dir/secret.key`` (created if missing)."""
-    if secret_key:
-        return secret_key.split(",")[0].strip().encode("ascii")
-    return KeyFile(var_dir / "secret.key").keys()[0]
-
-
 def load_audit_key(audit_key: str, key_file: Path) -> bytes:
     """The audit chain's HMAC key: the setting, else ``audit.key`` beside the key file."""
     if audit_key:

@@ -3,15 +3,17 @@
 ``rotate`` puts a new key at the head of the key file. Every process (web app, scheduler,
 crawls) notices the file has changed at its next use and encrypts with the new key from
 then on, while still decrypting with the old ones. Then every encrypted column is
-re-encrypted, in small committed batches, each row written only if it still holds what
-was read (a row the application changed meanwhile is left to the next pass). Passes run
+re-encrypted, read in small batches and written value by value, each only if it still
+holds what was read (a row the application changed meanwhile is left to the next pass). Passes run
 until no row is left under an older key. ``retire`` then removes the older keys from the
 file, once no row needs them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import LargeBinary, Table, and_, select, update
@@ -52,14 +54,15 @@ class KeyStatus:
         return sum(self.older.values())
 
 
-def status(app: App) -> KeyStatus:
-    source = "MONITOR_SECRET_KEY" if app.config.secret_key else str(app.config.key_file)
-    result = KeyStatus(source=source, keys=app.cipher.key_count)
+def _values(app: App, size: int) -> Iterator[tuple[Table, Any, str, bytes]]:
+    """Every encrypted value: (table, row's key, column, value), in batches of ``size``
+    rows, each batch read in a short transaction of its own (nothing held while the
+    caller works on it)."""
     for table, columns in encrypted_columns():
         pk = table.primary_key.columns.values()[0]
         last = None
         while True:
-            query = select(pk, *(table.c[c] for c in columns)).order_by(pk).limit(1000)
+            query = select(pk, *(table.c[c] for c in columns)).order_by(pk).limit(size)
             if last is not None:
                 query = query.where(pk > last)
             with app.db.engine.connect() as conn:
@@ -68,12 +71,18 @@ def status(app: App) -> KeyStatus:
                 break
             for row in rows:
                 for name, value in zip(columns, row[1:], strict=True):
-                    if value is None:
-                        continue
-                    bucket = result.current if app.cipher.is_current(value) else result.older
-                    label = f"{table.name}.{name}"
-                    bucket[label] = bucket.get(label, 0) + 1
+                    if value is not None:
+                        yield table, row[0], name, value
             last = rows[-1][0]
+
+
+def status(app: App) -> KeyStatus:
+    source = "MONITOR_SECRET_KEY" if app.config.secret_key else str(app.config.key_file)
+    result = KeyStatus(source=source, keys=app.cipher.key_count)
+    for table, _, name, value in _values(app, 1000):
+        bucket = result.current if app.cipher.is_current(value) else result.older
+        label = f"{table.name}.{name}"
+        bucket[label] = bucket.get(label, 0) + 1
     return result
 
 
@@ -100,31 +109,20 @@ def reencrypt(app: App, *, max_passes: int = 5) -> Rotation:
 
 def _pass(app: App) -> tuple[int, int]:
     rewritten = conflicts = 0
-    for table, columns in encrypted_columns():
+    for table, key, name, value in _values(app, BATCH):
+        if app.cipher.is_current(value):
+            continue
         pk = table.primary_key.columns.values()[0]
-        last = None
-        while True:
-            query = select(pk, *(table.c[c] for c in columns)).order_by(pk).limit(BATCH)
-            if last is not None:
-                query = query.where(pk > last)
-            with app.db.engine.begin() as conn:  # one short transaction per batch
-                rows = conn.execute(query).all()
-                for row in rows:
-                    for name, value in zip(columns, row[1:], strict=True):
-                        if value is None or app.cipher.is_current(value):
-                            continue
-                        done = conn.execute(
-                            update(table)
-                            .where(and_(pk == row[0], table.c[name] == value))
-                            .values({name: app.cipher.rotate(value)})
-                        ).rowcount
-                        if done:
-                            rewritten += 1
-                        else:
-                            conflicts += 1  # changed meanwhile: the next pass looks again
-            if not rows:
-                break
-            last = rows[-1][0]
+        with app.db.engine.begin() as conn:  # written only if unchanged since it was read
+            done = conn.execute(
+                update(table)
+                .where(and_(pk == key, table.c[name] == value))
+                .values({name: app.cipher.rotate(value)})
+            ).rowcount
+        if done:
+            rewritten += 1
+        else:
+            conflicts += 1  # changed meanwhile: the next pass looks again
     return rewritten, conflicts
 
 

@@ -181,16 +181,23 @@ def observation(sha: str, image_url: str, *matches: Match) -> Observation:
 
 
 class LocalServer:
-    """An HTTP server on 127.0.0.1 whose answers a test decides: ``answer(path)`` gives
-    (status, body, headers). Every path asked for is kept in ``requests``."""
+    """An HTTP server on ``host`` (127.0.0.1 unless told) whose answers a test decides:
+    ``answer(path)`` gives (status, body, headers). Every path asked for is kept in
+    ``requests``, and with the Host header it came with in ``seen``."""
 
-    def __init__(self, answer: Callable[[str], tuple[int, bytes, dict[str, str]]]) -> None:
+    def __init__(
+        self,
+        answer: Callable[[str], tuple[int, bytes, dict[str, str]]],
+        host: str = "127.0.0.1",
+    ) -> None:
         self.requests: list[str] = []
+        self.seen: list[tuple[str, str]] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.requests.append(self.path)
+                owner.seen.append((self.headers.get("Host", ""), self.path))
                 status, body, headers = answer(self.path)
                 self.send_response(status)
                 for name, value in headers.items():
@@ -202,13 +209,23 @@ class LocalServer:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.host = host
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def clear(self) -> None:
+        self.requests.clear()
+        self.seen.clear()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.thread.join(5)
 
 
 @pytest.fixture

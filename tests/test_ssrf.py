@@ -58,15 +58,13 @@ import json
 import os
 import re
 import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from conftest import PHOTOS, Env, make_env, observation
+from conftest import PHOTOS, Env, LocalServer, make_env, observation
 from sqlalchemy import select
 
 from monitor.app import App
@@ -105,47 +103,6 @@ REDIRECTS = (301, 302, 303, 307, 308)
 # === servers ===========================================================================
 
 
-class Server:
-    """An HTTP server on ``host`` whose answers ``answer(path)`` decides; every request is
-    kept in ``requests`` as (Host header, path)."""
-
-    def __init__(self, host: str, answer: Callable[[str], tuple[int, bytes, dict[str, str]]]):
-        self.requests: list[tuple[str, str]] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                owner.requests.append((self.headers.get("Host", ""), self.path))
-                status, body, headers = answer(self.path)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((host, 0), Handler)
-        self.httpd.daemon_threads = True
-        self.host = host
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    @property
-    def paths(self) -> list[str]:
-        return [path for _host, path in self.requests]
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
-
-
 def _redirect_answer(path: str) -> tuple[int, bytes, dict[str, str]] | None:
     """``/r/CODE?to=URL``: a redirect; None for other paths."""
     url = urlsplit(path)
@@ -160,16 +117,16 @@ def redirect_path(code: int, to: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def internal_server() -> Iterator[Server]:
-    server = Server(INTERNAL, lambda path: (200, PHOTO, JPEG))
+def internal_server() -> Iterator[LocalServer]:
+    server = LocalServer(lambda path: (200, PHOTO, JPEG), INTERNAL)
     yield server
     server.close()
 
 
 @pytest.fixture
-def internal(internal_server: Server) -> Server:
+def internal(internal_server: LocalServer) -> LocalServer:
     """The private network's server, on 127.0.0.2: it serves an image to whoever asks."""
-    internal_server.requests.clear()
+    internal_server.clear()
     return internal_server
 
 
@@ -629,7 +586,7 @@ def net(monkeypatch: pytest.MonkeyPatch) -> FakeNet:
 class Hostile:
     """A hostile site on 127.0.0.1 (allowlisted): /ok.jpg, and /r/CODE?to=URL redirects."""
 
-    server: Server
+    server: LocalServer
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.server.port}{path}"
@@ -646,15 +603,15 @@ def _hostile_answer(files: dict[str, tuple[int, bytes, dict[str, str]]]) -> Call
 
 
 @pytest.fixture(scope="module")
-def hostile_server() -> Iterator[Server]:
-    server = Server("127.0.0.1", _hostile_answer({"/ok.jpg": (200, PHOTO, JPEG)}))
+def hostile_server() -> Iterator[LocalServer]:
+    server = LocalServer(_hostile_answer({"/ok.jpg": (200, PHOTO, JPEG)}))
     yield server
     server.close()
 
 
 @pytest.fixture
-def hostile(hostile_server: Server) -> Hostile:
-    hostile_server.requests.clear()
+def hostile(hostile_server: LocalServer) -> Hostile:
+    hostile_server.clear()
     return Hostile(hostile_server)
 
 
@@ -678,7 +635,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> App:
 
 @pytest.mark.parametrize("label", list(private_forms(1)))
 def test_fetch_image_refuses_every_spelling_of_a_private_address(
-    app: App, net: FakeNet, internal: Server, label: str
+    app: App, net: FakeNet, internal: LocalServer, label: str
 ) -> None:
     url = private_forms(internal.port)[label]
     with pytest.raises(AddressRefused) as info:
@@ -722,7 +679,7 @@ def test_fetch_image_allows_the_cgnat_neighbours(app: App, net: FakeNet, hostile
 
 
 def test_fetch_image_rebinding_to_a_private_address_never_reaches_it(
-    app: App, net: FakeNet, hostile: Hostile, internal: Server
+    app: App, net: FakeNet, hostile: Hostile, internal: LocalServer
 ) -> None:
     """First lookup public, every later one private: the fetch connects to the public
     address it checked (played by the hostile server), never to the private one."""
@@ -735,11 +692,11 @@ def test_fetch_image_rebinding_to_a_private_address_never_reaches_it(
     assert net.lookups == ["rebind.example"]  # asked once: the connection used the answer
     assert net.connects == [(PUBLIC, internal.port)]
     assert internal.requests == []
-    assert hostile.server.requests == [(f"rebind.example:{internal.port}", "/ok.jpg")]
+    assert hostile.server.seen == [(f"rebind.example:{internal.port}", "/ok.jpg")]
 
 
 def test_fetch_image_rebinding_on_the_first_lookup_is_refused(
-    app: App, net: FakeNet, internal: Server
+    app: App, net: FakeNet, internal: LocalServer
 ) -> None:
     net.names["rebind.example"] = [[INTERNAL], [PUBLIC]]
     with pytest.raises(AddressRefused):
@@ -762,7 +719,7 @@ def test_fetch_image_rebinding_on_the_first_lookup_is_refused(
     ],
 )
 def test_fetch_image_refuses_a_name_with_any_private_address(
-    app: App, net: FakeNet, internal: Server, answers: list[str]
+    app: App, net: FakeNet, internal: LocalServer, answers: list[str]
 ) -> None:
     net.names["mixed.example"] = [answers]
     net.routes[PUBLIC] = ("127.0.0.1", internal.port)  # even "public" would be this server
@@ -799,7 +756,7 @@ def redirect_targets(port: int) -> dict[str, str]:
 @pytest.mark.parametrize("code", REDIRECTS)
 @pytest.mark.parametrize("target", list(redirect_targets(1)))
 def test_fetch_image_refuses_redirects_into_private_ranges(
-    app: App, net: FakeNet, hostile: Hostile, internal: Server, code: int, target: str
+    app: App, net: FakeNet, hostile: Hostile, internal: LocalServer, code: int, target: str
 ) -> None:
     net.names["internal.example"] = [[INTERNAL]]
     location = redirect_targets(internal.port)[target]
@@ -817,7 +774,7 @@ def test_fetch_image_refuses_redirects_into_private_ranges(
 
 
 def test_fetch_image_redirect_chain_public_then_private(
-    app: App, net: FakeNet, hostile: Hostile, internal: Server
+    app: App, net: FakeNet, hostile: Hostile, internal: LocalServer
 ) -> None:
     """A public name redirects to a second public name that rebinds: each hop is checked."""
     net.names["cdn.example"] = [[PUBLIC]]
@@ -826,9 +783,7 @@ def test_fetch_image_redirect_chain_public_then_private(
     url = f"http://cdn.example{redirect_path(302, f'http://next.example:{internal.port}/x.jpg')}"
     with pytest.raises(AddressRefused):
         fetch_image(app, url)
-    assert [path for _, path in hostile.server.requests] == [
-        urlsplit(url).path + "?" + urlsplit(url).query
-    ]
+    assert hostile.server.requests == [urlsplit(url).path + "?" + urlsplit(url).query]
     assert internal.requests == []
 
 
@@ -865,7 +820,7 @@ def record_hit(env: Env, site_url: str, image_url: str, *, allow_private: bool) 
 
 
 def test_preview_refuses_private_image_urls_unless_the_site_allows_them(
-    env: Env, net: FakeNet, hostile: Hostile, internal: Server
+    env: Env, net: FakeNet, hostile: Hostile, internal: LocalServer
 ) -> None:
     """On SQLite and PostgreSQL: a site without allow_private (the usual case) whose page
     names private images, directly, through a redirect and through rebinding."""
@@ -897,14 +852,14 @@ def test_preview_refuses_private_image_urls_unless_the_site_allows_them(
     assert preview_hit(env.app, hit).width > 0
     assert net.lookups.count("rebind.example") == 1
     assert net.connects[-1] == (PUBLIC, port)
-    assert hostile.server.requests[-1] == (f"rebind.example:{port}", "/ok.jpg")
+    assert hostile.server.seen[-1] == (f"rebind.example:{port}", "/ok.jpg")
     assert internal.requests == []
     # A site added with allow_private: the same private URL is previewed.
     hit = record_hit(
         env, "http://127.0.0.1/", f"http://2130706434:{port}/x.jpg", allow_private=True
     )
     assert preview_hit(env.app, hit).width > 0
-    assert internal.requests[-1] == (f"2130706434:{port}", "/x.jpg")
+    assert internal.seen[-1] == (f"2130706434:{port}", "/x.jpg")
 
 
 # === 3. a real crawl ===================================================================
@@ -1026,8 +981,8 @@ class Crawl:
 class HostileSite:
     """The hostile site of the crawl tests, at http://hostile.test:PORT/ (127.0.0.1)."""
 
-    server: Server
-    internal: Server
+    server: LocalServer
+    internal: LocalServer
     pages: dict[str, str]
 
     @property
@@ -1103,7 +1058,7 @@ def _hostile_pages(port: int) -> tuple[dict[str, str], list[str], list[str]]:
 
 
 @pytest.fixture
-def hostile_site(internal: Server) -> Iterator[HostileSite]:
+def hostile_site(internal: LocalServer) -> Iterator[HostileSite]:
     pages, _, _ = _hostile_pages(internal.port)
     headers = {"Content-Type": "text/html"}
 
@@ -1118,7 +1073,7 @@ def hostile_site(internal: Server) -> Iterator[HostileSite]:
             return 200, pages[path].encode(), headers
         return 404, b"", {}
 
-    server = Server("127.0.0.1", answer)
+    server = LocalServer(answer)
     yield HostileSite(server, internal, pages)
     server.close()
 
@@ -1181,7 +1136,7 @@ def test_crawl_of_a_hostile_site_reaches_no_private_address(
         "page/private_address": 3 + len(REDIRECTS) + 1 + 1,
     }, crawl.output
     # The site's own pages were crawled; its in-scope links to private hosts refused.
-    served = hostile_site.server.paths
+    served = hostile_site.server.requests
     assert {"/", "/meta.html", "/refresh-header.html", "/robots.txt", "/sitemap.xml"} <= set(served)
     for code in REDIRECTS:  # the redirects themselves were asked for, their targets not
         assert any(path.startswith(f"/r/{code}?") for path in served)
@@ -1198,7 +1153,7 @@ def test_crawl_control_with_private_addresses_allowed_reaches_them(
     internal server, so the refusals above are the guard's doing and not the test's."""
     crawl = run_crawl(sqlite_env, hostile_site, "--allow-private")
 
-    reached = set(hostile_site.internal.paths)
+    reached = set(hostile_site.internal.requests)
     spellings = {"dotted", "decimal", "hex", "hex-dotted", "hex-short", "octal", "octal-short",
                  "mixed", "short", "short-3", "leading-zeros", "fullwidth",
                  "ideographic-dots", "upper-hex", "mapped", "mapped-hex"}  # fmt: skip
