@@ -34,6 +34,7 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("POST", "/api/login"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/hasher.html"),  # the victim's hashing page: code only, no data
 }
 #: Who may use what, by path prefix, written here independently of the routes' own
 #: declarations: a route missing from this table fails the walk, and so does a route

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor import __version__
 from monitor.app import App
 from monitor.errors import InvalidInput, MonitorError, NotFound
-from monitor.web import admin, cases, core, review, sites, takedowns
+from monitor.web import admin, cases, core, hasherpage, review, sites, takedowns
 from monitor.web.auth import CsrfFailed, NotSignedIn, Refused, Require, Throttled
 from monitor.web.ui import HERE, render
 
@@ -102,7 +102,7 @@ def create_app(app: App) -> FastAPI:
     web.state.app = app
     web.add_middleware(BodyLimit, limit=MAX_BODY)
     web.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
-    for module in (core, cases, review, takedowns, sites, admin):
+    for module in (core, cases, hasherpage, review, takedowns, sites, admin):
         for route in module.router.routes:
             if isinstance(route, APIRoute):
                 _describe_roles(route)
@@ -116,7 +116,8 @@ def create_app(app: App) -> FastAPI:
         if not request.url.path.startswith("/static/"):
             response.headers["Cache-Control"] = "no-store"
             response.headers["Pragma"] = "no-cache"
-        response.headers["Content-Security-Policy"] = CSP
+        # A page with a policy of its own (the hashing page: inline scripts by hash) keeps it.
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
