@@ -236,25 +236,59 @@ def hashes_add(ctx: click.Context, case_id: int, paths: tuple[Path, ...], no_lab
 @hashes_group.command("import")
 @click.argument("case_id", type=int)
 @click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--strict", is_flag=True, help="All or nothing: refuse the file at its first bad entry."
+)
+@click.option(
+    "--trust-once",
+    is_flag=True,
+    help="Accept a valid signature by a key this instance does not trust, for this import.",
+)
 @click.pass_context
 @friendly_errors
-def hashes_import(ctx: click.Context, case_id: int, file: Path) -> None:
-    """Import a hash list (ALGORITHM HEX [label] lines, bare PDQ lines, CSV or JSON)."""
+def hashes_import(
+    ctx: click.Context, case_id: int, file: Path, strict: bool, trust_once: bool
+) -> None:
+    """Import a hash list: this tool's JSON (signed or not), StopNCII's or ThreatExchange's
+    JSON, 'TYPE HEX' lines, CSV or bare PDQ lines. Bad entries are rejected one by one
+    and listed; exit status 1 when nothing was imported."""
     from monitor import hashes
 
-    added, duplicates = hashes.import_hash_list(get_app(ctx), case_id, file)
-    click.echo(f"imported {added} hashes ({duplicates} already in the case)")
+    report = hashes.import_hash_file(
+        get_app(ctx), case_id, file, strict=strict, trust_once=trust_once
+    )
+    for line in report.lines():
+        click.echo(line)
+    if report.added == 0:
+        ctx.exit(1)
 
 
 @hashes_group.command("export")
 @click.argument("case_id", type=int)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["ncii-monitor", "stopncii", "threatexchange", "text", "csv", "pdq"]),
+    default="ncii-monitor",
+    show_default=True,
+    help="ncii-monitor: our signed JSON; stopncii / threatexchange: their JSON;"
+    " text: 'pdq HEX' lines (threatexchange CLI, HMA); csv; pdq: bare 'HEX,QUALITY' lines.",
+)
+@click.option("--labels", is_flag=True, help="Include the labels (usually file names).")
 @click.pass_context
 @friendly_errors
-def hashes_export(ctx: click.Context, case_id: int) -> None:
-    """Write a case's hash list as JSON to standard output (audit-logged)."""
+def hashes_export(ctx: click.Context, case_id: int, format_: str, labels: bool) -> None:
+    """Write a case's hash list to standard output (audit-logged). No image data, case
+    number, personal data or device metadata; labels only with --labels."""
     from monitor import hashes
 
-    click.echo(hashes.export_hash_list(get_app(ctx), case_id))
+    exported = hashes.export_hashes(get_app(ctx), case_id, format=format_, labels=labels)
+    click.echo(exported.text, nl=False)
+    if exported.skipped:
+        click.echo(
+            f"{exported.skipped} entries not written: the {format_} format cannot hold them",
+            err=True,
+        )
 
 
 # -- sites -----------------------------------------------------------------------------

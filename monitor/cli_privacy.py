@@ -41,6 +41,63 @@ def keys_group() -> None:
     """The keys that encrypt victims' personal data."""
 
 
+@keys_group.command("signing")
+@click.pass_context
+@friendly_errors
+def keys_signing(ctx: click.Context) -> None:
+    """This instance's hash-list signing key: the public key and fingerprint to give
+    partners (they run 'monitor keys trust add PUBLIC_KEY --origin NAME')."""
+    from monitor import exchange
+
+    app = get_app(ctx)
+    public, key_id = exchange.own_public_key(app)
+    click.echo(f"public key: {public}")
+    click.echo(f"key id: {key_id}")
+    click.echo(f"origin: {app.config.instance_name}")
+
+
+@keys_group.group("trust")
+def keys_trust() -> None:
+    """Partners' keys whose signed hash lists are imported."""
+
+
+@keys_trust.command("add")
+@click.argument("public_key")
+@click.option("--origin", required=True, help="Who the key belongs to.")
+@click.pass_context
+@friendly_errors
+def keys_trust_add(ctx: click.Context, public_key: str, origin: str) -> None:
+    """Trust a partner's public key (base64, as 'monitor keys signing' prints it)."""
+    from monitor import exchange
+
+    key = exchange.trust_key(get_app(ctx), public_key, origin)
+    click.echo(f"trusted key {key.key_id} ({key.origin})")
+
+
+@keys_trust.command("list")
+@click.pass_context
+@friendly_errors
+def keys_trust_list(ctx: click.Context) -> None:
+    """The trusted keys: key id, origin, when added, public key."""
+    from monitor import exchange
+
+    for key in exchange.trusted_keys(get_app(ctx)):
+        click.echo(f"{key.key_id}  {key.origin}  {key.added_at}  {key.public_key}")
+
+
+@keys_trust.command("remove")
+@click.argument("key_id")
+@click.pass_context
+@friendly_errors
+def keys_trust_remove(ctx: click.Context, key_id: str) -> None:
+    """Stop trusting a key."""
+    from monitor import exchange
+
+    if not exchange.untrust_key(get_app(ctx), key_id):
+        raise click.ClickException(f"no trusted key {key_id}")
+    click.echo(f"key {key_id} no longer trusted")
+
+
 @keys_group.command("status")
 @click.pass_context
 @friendly_errors

@@ -120,6 +120,11 @@ SETTINGS: tuple[Setting, ...] = (
         " and stop links in every alert. Empty: alerts say to reply instead.",
     ),
     Setting(
+        "MONITOR_INSTANCE_NAME",
+        "ncii-monitor",
+        "This instance's name, written as the origin of the hash lists it exports.",
+    ),
+    Setting(
         "MONITOR_ORG_NAME",
         "",
         "The organisation that sends takedown notices (named in them as the notifier).",
@@ -272,6 +277,8 @@ class Config:
     #: None: ``var_dir / "secret.key"``.
     secret_key_file: Path | None = None
     audit_key: str = ""
+    #: The origin written in exported hash lists.
+    instance_name: str = "ncii-monitor"
     retain_evidence_days: int = 365
     retain_log_days: int = 90
     retain_audit_days: int = 1825
@@ -340,6 +347,7 @@ class Config:
             mail_from_name=env.get("MONITOR_MAIL_FROM_NAME", "").strip() or "Notifications",
             helplines=Path(env["MONITOR_HELPLINES"]) if env.get("MONITOR_HELPLINES") else None,
             org_name=env.get("MONITOR_ORG_NAME", "").strip(),
+            instance_name=env.get("MONITOR_INSTANCE_NAME", "").strip() or "ncii-monitor",
             public_url=env.get("MONITOR_PUBLIC_URL", "").strip().rstrip("/"),
             escalate_days=_float(env, "MONITOR_ESCALATE_DAYS", 7.0),
             org_email=env.get("MONITOR_ORG_EMAIL", "").strip(),
@@ -403,6 +411,8 @@ class Config:
             env["MONITOR_SECRET_KEY_FILE"] = str(self.secret_key_file)
         if self.audit_key:
             env["MONITOR_AUDIT_KEY"] = self.audit_key
+        if self.instance_name != "ncii-monitor":
+            env["MONITOR_INSTANCE_NAME"] = self.instance_name
         return env
 
     @property

@@ -36,7 +36,7 @@ from sqlalchemy import select
 
 from monitor.app import App
 from monitor.db.models import Case, HashEntry
-from monitor.hashing import FOREIGN_RULES, current_versions
+from monitor.hashing import ALGORITHMS, FOREIGN_RULES, current_versions
 from monitor.hashing import rule as rules
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import DecisionRule, QueryHash, ViewMatch
@@ -122,7 +122,12 @@ class Detector:
                     HashEntry.group_key,
                 )
                 .join(Case, Case.id == HashEntry.case_id)
-                .where(Case.status == "open", HashEntry.id > self.last_id)
+                .where(
+                    Case.status == "open",
+                    HashEntry.id > self.last_id,
+                    # Exact file hashes (MD5) are kept for exchange, not matched.
+                    HashEntry.algorithm.in_(sorted(ALGORITHMS)),
+                )
                 .order_by(HashEntry.id)
             )
             # Core rows, not ORM ones (several times faster on a million), added to the

@@ -5,6 +5,7 @@ Only hashes enter the system: image files are read, hashed in memory and let go.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -25,10 +26,42 @@ from monitor.hashing import (
     current_versions,
     hash_image_bytes,
 )
+from monitor.hashing.base import HashValue
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.registry import bit_lengths
 from monitor.hashing.rule import DecisionRule, QueryHash
-from monitor.hashlists import HashListError, ParsedHash, export_json, parse_hash_list
+from monitor.hashlists import (
+    EXPORT_FORMATS,
+    MD5,
+    Exported,
+    ExportEntry,
+    HashListError,
+    ParsedHash,
+    Rejection,
+    build_document,
+    dump_document,
+    export_list,
+    read_hash_list,
+)
+
+#: Exact file hashes: imported, stored and exported for exchange (StopNCII and
+#: ThreatExchange send MD5s of files and videos), not matched by the crawler, which
+#: matches images by their perceptual hashes (``ALGORITHMS``). Name -> (bits, version).
+EXACT_ALGORITHMS = {MD5: (128, 1)}
+#: Why an MD5 entry makes no hit, as the import report says.
+MD5_NOT_MATCHED = (
+    "kept for exchange, not matched (the crawler compares images by their perceptual"
+    " hashes; an MD5 only recognises byte-identical files)"
+)
+
+
+def known_bits() -> dict[str, int]:
+    """Every algorithm a hash list may hold: the perceptual ones and the exact file hashes."""
+    return bit_lengths() | {name: bits for name, (bits, _) in EXACT_ALGORITHMS.items()}
+
+
+def rules_versions() -> dict[str, int]:
+    return current_versions() | {name: v for name, (_, v) in EXACT_ALGORITHMS.items()}
 
 
 @dataclass(frozen=True)
@@ -45,6 +78,8 @@ class NewHash:
     group_key: str | None = None
     #: sha256 of the file it was made from (exact copies), None when not known.
     sha256: str | None = None
+    #: PDQ's quality, where known.
+    quality: int | None = None
 
 
 @dataclass
@@ -79,7 +114,7 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
     for path in iter_files(paths):
         hashed = _hash_file(app, path, result, rule)
         if hashed is not None:
-            views, sha256 = hashed
+            views, sha256, md5 = hashed
             result.files += 1
             group = secrets.token_hex(16)
             label = path.name if labels else None
@@ -91,9 +126,12 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
                     view=v.view,
                     group_key=group,
                     sha256=sha256,
+                    quality=v.value.quality,
                 )
                 for v in views
             )
+            # The file's MD5, for exchange with StopNCII and ThreatExchange.
+            new.append(NewHash(MD5, md5, label, group_key=group, sha256=sha256))
     added, duplicates = store_hashes(app, case_id, new, source="file")
     result.added, result.duplicates = added, duplicates
     return result
@@ -101,7 +139,7 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
 
 def _hash_file(
     app: App, path: Path, result: AddResult, rule: DecisionRule
-) -> tuple[list[QueryHash], str] | None:
+) -> tuple[list[QueryHash], str, str] | None:
     try:
         size = path.stat().st_size
         if size > app.config.max_image_bytes:
@@ -124,7 +162,7 @@ def _hash_file(
                 (str(path), f"{h.algorithm} hash too unreliable (quality {h.quality})")
             )
     usable = [v for v in hashes.views if ALGORITHMS[v.value.algorithm].usable(v.value)]
-    return usable, hashes.sha256
+    return usable, hashes.sha256, hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
 _REASONS = {
@@ -148,45 +186,181 @@ class BadHashList(InvalidInput):
         self.line = line
 
 
+@dataclass
+class ImportReport:
+    """What an import did: the format found, the signature, what was imported, what was
+    already in the case, and each entry rejected with its line (JSON: entry) and why."""
+
+    name: str
+    format: str
+    signature: str  # SignatureCheck.describe()
+    signature_status: str  # SignatureCheck.status
+    added: int = 0
+    duplicates: int = 0  # already in the case
+    rejected: list[Rejection] = field(default_factory=list)
+    #: Entries kept but not matched (MD5s), with why.
+    notes: list[str] = field(default_factory=list)
+    origin: str | None = None
+
+    def lines(self, limit: int = 20) -> list[str]:
+        """The report as the CLI prints it (at most ``limit`` rejections shown)."""
+        out = [
+            f"{self.name}: {self.format} hash list, {self.signature}"
+            + (f", origin {self.origin!r}" if self.origin else ""),
+            f"imported {self.added} hashes ({self.duplicates} already in the case),"
+            f" rejected {len(self.rejected)}" + (":" if self.rejected else ""),
+        ]
+        out += [f"  {r}" for r in self.rejected[:limit]]
+        if len(self.rejected) > limit:
+            out.append(f"  ... and {len(self.rejected) - limit} more")
+        out += self.notes
+        return out
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "duplicates": self.duplicates,
+            "format": self.format,
+            "signature": self.signature_status,
+            "rejected": [
+                {"where": r.where, "number": r.number, "reason": r.reason} for r in self.rejected
+            ],
+            "notes": self.notes,
+        }
+
+
 def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
-    """Import a hash-list file; all or nothing. Returns (added, duplicates)."""
+    """Import a hash-list file; all or nothing (``strict``). Returns (added, duplicates);
+    ``import_hash_file`` returns the whole report."""
+    report = import_hash_file(app, case_id, path, strict=True)
+    return report.added, report.duplicates
+
+
+def import_hash_file(
+    app: App, case_id: int, path: Path, *, strict: bool = False, trust_once: bool = False
+) -> ImportReport:
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return import_hash_bytes(app, case_id, raw, str(path))
+    return import_hash_bytes(app, case_id, raw, str(path), strict=strict, trust_once=trust_once)
 
 
-def import_hash_bytes(app: App, case_id: int, raw: bytes, name: str) -> tuple[int, int]:
+def import_hash_bytes(
+    app: App,
+    case_id: int,
+    raw: bytes,
+    name: str,
+    *,
+    strict: bool = False,
+    trust_once: bool = False,
+) -> ImportReport:
     """Import a hash list given as the file's bytes (a file read, an upload kept in
-    memory), parsed as ``monitor hashes import`` does; all or nothing. ``name`` is what
-    error messages call the file. Returns (added, duplicates)."""
+    memory). A file that is not a hash list, or whose signature does not verify or is
+    not trusted (``trust_once``: a valid signature of an untrusted key is accepted this
+    once), is refused whole (BadHashList). Otherwise each bad or unusable entry is
+    rejected with its reason and the rest imported; ``strict``: the first rejection
+    refuses the whole file, as before. ``name`` is what messages call the file."""
+    from monitor import exchange
+
     if len(raw) > MAX_LIST_BYTES:
         raise BadHashList(f"{name}: larger than {MAX_LIST_BYTES // (1024 * 1024)} MB")
     try:
-        parsed = parse_hash_list(raw, bit_lengths())
+        parsed = read_hash_list(raw, known_bits())
     except HashListError as exc:
         raise BadHashList(f"{name}: {exc}", exc.line) from exc
+    check = exchange.SignatureCheck("unsigned")
+    if parsed.document is not None:
+        try:
+            check = exchange.verify_document(app, parsed.document, case_id, trust_once=trust_once)
+        except exchange.SignatureRefused as exc:
+            raise BadHashList(f"{name}: {exc}") from exc
+    report = ImportReport(name, parsed.format, check.describe(), check.status, origin=parsed.origin)
+    report.rejected = list(parsed.rejected)
+    spot = "entry" if parsed.format in ("ncii-monitor", "stopncii", "threatexchange") else "line"
+    kept = _usable(parsed.hashes, report.rejected, spot)
+    report.rejected.sort(key=lambda r: r.number)
+    if strict and report.rejected:
+        first = report.rejected[0]
+        raise BadHashList(f"{name}: {first}", first.number)
     # A file's group numbers become fresh random tokens: one per image, per import.
     tokens: dict[int, str] = {}
     new = [
         replace(_new(p), group_key=tokens.setdefault(p.group, secrets.token_hex(16)))
         if p.group is not None
         else _new(p)
-        for p in parsed
+        for p in kept
     ]
-    return store_hashes(app, case_id, new, source="import")
+    md5s = sum(1 for p in kept if p.algorithm == MD5)
+    if md5s:
+        report.notes.append(f"{md5s} MD5 hashes {MD5_NOT_MATCHED}")
+    report.added, report.duplicates = store_hashes(
+        app,
+        case_id,
+        new,
+        source="import",
+        detail={
+            "format": report.format,
+            "signature": report.signature_status,
+            "key_id": check.key_id if check.status != "case-page" else None,
+            "rejected": len(report.rejected),
+        },
+    )
+    return report
+
+
+def _usable(parsed: list[ParsedHash], rejected: list[Rejection], spot: str) -> list[ParsedHash]:
+    """The entries worth storing; the others join ``rejected`` with their reasons."""
+    kept = []
+    first_seen: dict[tuple[str, str], int] = {}
+    for p in parsed:
+        key = (p.algorithm, p.value)
+        if key in first_seen:
+            rejected.append(
+                Rejection(p.line, f"duplicate of {spot} {first_seen[key]} in this file", spot)
+            )
+            continue
+        first_seen[key] = p.line
+        algorithm = ALGORITHMS.get(p.algorithm)
+        if algorithm is not None and not algorithm.usable(
+            HashValue(p.algorithm, p.value, p.quality)
+        ):
+            rejected.append(
+                Rejection(
+                    p.line,
+                    f"{p.algorithm} quality {p.quality} is below {algorithm.min_quality}:"
+                    " too unreliable to match",
+                    spot,
+                )
+            )
+            continue
+        kept.append(p)
+    return kept
 
 
 def _new(parsed: ParsedHash) -> NewHash:
     # Our JSON exports say which rules made each hash; other lists (StopNCII,
     # ThreatExchange, CSV, text) were made elsewhere and are matched against any version.
     version = FOREIGN_RULES if parsed.rules_version is None else parsed.rules_version
-    return NewHash(parsed.algorithm, parsed.value, parsed.label, version, parsed.view or ORIGINAL)
+    if parsed.algorithm in EXACT_ALGORITHMS:
+        version = EXACT_ALGORITHMS[parsed.algorithm][1]
+    return NewHash(
+        parsed.algorithm,
+        parsed.value,
+        parsed.label,
+        version,
+        parsed.view or ORIGINAL,
+        quality=parsed.quality,
+    )
 
 
 def store_hashes(
-    app: App, case_id: int, hashes: Iterable[NewHash], *, source: str
+    app: App,
+    case_id: int,
+    hashes: Iterable[NewHash],
+    *,
+    source: str,
+    detail: dict[str, object] | None = None,
 ) -> tuple[int, int]:
     """Add hashes to a case in one transaction, skipping ones it already has.
 
@@ -194,7 +368,7 @@ def store_hashes(
     case already has, made again by the current rules, is counted as a duplicate and
     its entry moves to the current rules (it is what they make too).
     """
-    current = current_versions()
+    current = rules_versions()
     with app.db.session() as session:
         require_case(session, case_id, open_for_changes=True)
         seen = _existing(session, case_id)
@@ -225,6 +399,7 @@ def store_hashes(
                     view=h.view,
                     group_key=h.group_key,
                     sha256=h.sha256,
+                    quality=h.quality,
                 )
             )
             added += 1
@@ -237,6 +412,7 @@ def store_hashes(
             added=added,
             duplicates=duplicates,
             source=source,
+            **(detail or {}),
         )
         return added, duplicates
 
@@ -251,24 +427,62 @@ def _existing(session: Session, case_id: int) -> dict[tuple[str, str], tuple[int
     return {(algorithm, value): (entry_id, version) for algorithm, value, entry_id, version in rows}
 
 
-def export_hash_list(app: App, case_id: int) -> str:
+def export_hash_list(
+    app: App, case_id: int, *, format: str = "ncii-monitor", labels: bool = False
+) -> str:
+    """The case's hash list as text in ``format`` (``EXPORT_FORMATS``); audit-logged.
+    See ``export_hashes``."""
+    return export_hashes(app, case_id, format=format, labels=labels).text
+
+
+def export_hashes(
+    app: App, case_id: int, *, format: str = "ncii-monitor", labels: bool = False
+) -> Exported:
+    """Export the case's hash list. Only hashes leave: no image data, no case number, no
+    personal data, no device metadata, and no labels (they are usually file names)
+    unless ``labels``. Our own JSON is signed with this instance's key and names its
+    origin (MONITOR_INSTANCE_NAME) and the hashing rules' versions."""
+    from monitor import exchange
+
+    if format not in EXPORT_FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(EXPORT_FORMATS)}")
     with app.db.session() as session:
         require_case(session, case_id)
-        entries = session.scalars(
+        rows = session.scalars(
             select(HashEntry).where(HashEntry.case_id == case_id).order_by(HashEntry.id)
         ).all()
-        audit.record(session, app.actor, "hashes.export", "case", case_id, count=len(entries))
-        return export_json(
-            (
+        entries = [
+            ExportEntry(
                 e.algorithm,
                 e.value,
-                app.cipher.decrypt_optional(e.label_enc),
+                app.cipher.decrypt_optional(e.label_enc) if labels else None,
+                e.quality,
                 e.rules_version,
                 e.view,
                 e.group_key,
             )
-            for e in entries
+            for e in rows
+        ]
+        audit.record(
+            session,
+            app.actor,
+            "hashes.export",
+            "case",
+            case_id,
+            count=len(entries),
+            format=format,
+            labels=labels,
         )
+    if format != "ncii-monitor":
+        return export_list(entries, format)
+    document = build_document(entries, origin=app.config.instance_name, hashing=hashing_versions())
+    text = dump_document(exchange.sign_document(app, document))
+    return Exported(text, len(entries), 0, "application/json", "json")
+
+
+def hashing_versions() -> dict[str, int]:
+    """The versions written as ``hashing`` in our exports: each algorithm's, the rule's."""
+    return current_versions() | {"rule": DecisionRule().version}
 
 
 @dataclass(frozen=True)
@@ -283,8 +497,8 @@ def delete_hashes(app: App, case_id: int, algorithm: str | None = None) -> Delet
     the hits found with them (those hits' review decisions go too). Refused, deleting
     nothing, while a takedown notice covers one of those hits: a notice keeps the hits it
     is about."""
-    if algorithm is not None and algorithm not in ALGORITHMS:
-        raise InvalidInput(f"algorithm must be one of {', '.join(sorted(ALGORITHMS))}")
+    if algorithm is not None and algorithm not in known_bits():
+        raise InvalidInput(f"algorithm must be one of {', '.join(sorted(known_bits()))}")
     with app.db.session() as session:
         require_case(session, case_id)
         where = [HashEntry.case_id == case_id]

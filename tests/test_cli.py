@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -97,7 +98,8 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
     )
     # Each image is stored as the decision rule's reference views: its plain PDQ and
     # pHash and a few more PDQ views (turns).
-    views = reference_views(PHOTOS / "astronaut.jpg", PHOTOS / "chelsea.jpg")
+    # And each file's MD5 (for exchange with StopNCII and ThreatExchange).
+    views = reference_views(PHOTOS / "astronaut.jpg", PHOTOS / "chelsea.jpg") + 2
     assert out.splitlines()[0] == f"added {views} hashes from 2 files (0 already in the case)"
     skipped = {
         Path(line.split(":")[0].removeprefix("skipped ")).name: line
@@ -108,22 +110,28 @@ def test_hashes_add_files_and_folders(sqlite_env: Env, tmp_path: Path) -> None:
     assert "corrupt" in skipped["broken.jpg"]
     assert "empty" in skipped["empty.png"]
     again = ok(sqlite_env.cli("hashes", "add", case_id, str(PHOTOS / "chelsea.jpg"), "--no-labels"))
-    chelsea = reference_views(PHOTOS / "chelsea.jpg")
+    chelsea = reference_views(PHOTOS / "chelsea.jpg") + 1
     assert again.startswith(f"added 0 hashes from 1 files ({chelsea} already in the case)")
-    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
+    unlabelled = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
+    assert {h["label"] for h in unlabelled["hashes"]} == {None}  # labels: only when asked
+    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id, "--labels")))
     labels = sorted({h["label"] for h in exported["hashes"]})
     assert labels == ["a.jpg", "chelsea.jpg"]
     plain = [h["algorithm"] for h in exported["hashes"] if "view" not in h]
-    assert sorted(plain) == ["dhash", "dhash", "pdq", "pdq", "phash", "phash"]
+    assert sorted(plain) == ["dhash", "dhash", "md5", "md5", "pdq", "pdq", "phash", "phash"]
+    md5s = {h["hash"] for h in exported["hashes"] if h["algorithm"] == "md5"}
+    assert hashlib.md5((PHOTOS / "chelsea.jpg").read_bytes()).hexdigest() in md5s
+    # PDQ is stored, and exported, with its quality.
+    assert all(0 <= h["quality"] <= 100 for h in exported["hashes"] if h["algorithm"] == "pdq")
     assert len(exported["hashes"]) == views
 
 
 def test_hashes_add_without_labels(sqlite_env: Env) -> None:
     case_id = ok(sqlite_env.cli("case", "add", "C")).strip()
     ok(sqlite_env.cli("hashes", "add", case_id, str(PHOTOS / "rocket.jpg"), "--no-labels"))
-    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
+    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id, "--labels")))
     labels = [h["label"] for h in exported["hashes"]]
-    assert labels == [None] * reference_views(PHOTOS / "rocket.jpg") and len(labels) >= 2
+    assert labels == [None] * (reference_views(PHOTOS / "rocket.jpg") + 1) and len(labels) >= 2
 
 
 def test_hashes_add_errors_change_nothing(sqlite_env: Env) -> None:
@@ -140,21 +148,24 @@ PDQ = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22"
 
 
 @pytest.mark.parametrize(
-    "name, text, expected",
+    "name, kind, text, expected",
     [
         (
             "lines.txt",
+            "text",
             f"# a comment\npdq {PDQ} first photo\nphash c2924c5532bddfc8\n",
             {("pdq", PDQ, "first photo"), ("phash", "c2924c5532bddfc8", None)},
         ),
         (
             "stopncii.txt",
+            "pdq",
             f"{PDQ}\n{PDQ.upper()[:-1]}0\n",
             {("pdq", PDQ, None), ("pdq", PDQ[:-1] + "0", None)},
         ),
-        ("list.csv", f'algorithm,hash,label\npdq,{PDQ},"a, b"\n', {("pdq", PDQ, "a, b")}),
+        ("list.csv", "csv", f'algorithm,hash,label\npdq,{PDQ},"a, b"\n', {("pdq", PDQ, "a, b")}),
         (
             "list.json",
+            "ncii-monitor",
             json.dumps(
                 {
                     "format": "ncii-monitor-hashlist",
@@ -170,6 +181,7 @@ def test_hashes_import_formats(
     sqlite_env: Env,
     tmp_path: Path,
     name: str,
+    kind: str,
     text: str,
     expected: set[tuple[str, str, str | None]],
 ) -> None:
@@ -177,8 +189,12 @@ def test_hashes_import_formats(
     path = tmp_path / name
     path.write_text(text)
     out = ok(sqlite_env.cli("hashes", "import", case_id, str(path)))
-    assert out.strip() == f"imported {len(expected)} hashes (0 already in the case)"
-    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id)))
+    assert out.splitlines()[0] == f"{path}: {kind} hash list, unsigned"
+    assert (
+        out.splitlines()[1]
+        == f"imported {len(expected)} hashes (0 already in the case), rejected 0"
+    )
+    exported = json.loads(ok(sqlite_env.cli("hashes", "export", case_id, "--labels")))
     assert {(h["algorithm"], h["hash"], h["label"]) for h in exported["hashes"]} == expected
 
 
@@ -190,14 +206,38 @@ def test_hashes_import_formats(
         (f"pdq {PDQ}\n\nphash zz924c5532bddfc8\n", "line 3"),
     ],
 )
-def test_hashes_import_bad_line_imports_nothing(
+def test_hashes_import_strict_bad_line_imports_nothing(
     sqlite_env: Env, tmp_path: Path, text: str, fragment: str
 ) -> None:
     case_id = int(ok(sqlite_env.cli("case", "add", "C")))
     path = tmp_path / "bad.txt"
     path.write_text(text)
-    fails(sqlite_env.cli("hashes", "import", str(case_id), str(path)), fragment)
+    fails(sqlite_env.cli("hashes", "import", str(case_id), str(path), "--strict"), fragment)
     assert count_hashes(sqlite_env.app, case_id) == {}
+
+
+def test_hashes_import_reports_each_rejected_line_and_imports_the_rest(
+    sqlite_env: Env, tmp_path: Path
+) -> None:
+    case_id = int(ok(sqlite_env.cli("case", "add", "C")))
+    lines = [f"pdq {PDQ}", f"foo {PDQ}", f"pdq {PDQ[:-2]}", "phash zz924c5532bddfc8", f"pdq {PDQ}"]
+    lines += [f"phash {i:016x}" for i in range(1, 25)] + ["phash 1234"] * 20
+    path = tmp_path / "mixed.txt"
+    path.write_text("\n".join(lines) + "\n")
+    out = ok(sqlite_env.cli("hashes", "import", str(case_id), str(path)))
+    shown = out.splitlines()
+    assert shown[0] == f"{path}: text hash list, unsigned"
+    assert shown[1] == "imported 25 hashes (0 already in the case), rejected 24:"
+    assert shown[2] == "  line 2: unknown algorithm 'foo'"
+    assert shown[3] == "  line 3: pdq hash: expected 64 hex digits (256 bits), found 62"
+    assert shown[4].startswith("  line 4: phash hash: non-hex character 'z'")
+    assert shown[5] == "  line 5: duplicate of line 1 in this file"
+    assert len(shown) == 2 + 20 + 1 and shown[-1] == "  ... and 4 more"
+    assert count_hashes(sqlite_env.app, case_id) == {"pdq": 1, "phash": 24}
+    # Again: nothing new, exit status 1.
+    again = sqlite_env.cli("hashes", "import", str(case_id), str(path))
+    assert again.returncode == 1
+    assert "imported 0 hashes (25 already in the case), rejected 24:" in again.stdout
 
 
 def test_hashes_import_unreadable_and_binary(sqlite_env: Env, tmp_path: Path) -> None:
@@ -214,10 +254,10 @@ def test_export_import_round_trip(sqlite_env: Env, tmp_path: Path) -> None:
     exported = tmp_path / "export.json"
     exported.write_text(ok(sqlite_env.cli("hashes", "export", first)))
     second = ok(sqlite_env.cli("case", "add", "C2")).strip()
-    count = reference_views(PHOTOS / "coffee.jpg")
-    assert ok(sqlite_env.cli("hashes", "import", second, str(exported))).startswith(
-        f"imported {count} "
-    )
+    count = reference_views(PHOTOS / "coffee.jpg") + 1  # and the file's MD5
+    report = ok(sqlite_env.cli("hashes", "import", second, str(exported))).splitlines()
+    assert report[0].startswith(f"{exported}: ncii-monitor hash list, signed by this instance")
+    assert report[1].startswith(f"imported {count} ")
     assert (
         json.loads(ok(sqlite_env.cli("hashes", "export", second)))["hashes"]
         == json.loads(exported.read_text())["hashes"]
@@ -275,5 +315,5 @@ def test_cli_on_postgresql(env: Env) -> None:
     """The same contract holds on both backends."""
     case_id = ok(env.cli("case", "add", "PG case")).strip()
     ok(env.cli("hashes", "add", case_id, str(PHOTOS / "rocket.jpg")))
-    assert count_hashes(env.app, int(case_id)) == {"pdq": 1, "phash": 1, "dhash": 1}
+    assert count_hashes(env.app, int(case_id)) == {"pdq": 1, "phash": 1, "dhash": 1, "md5": 1}
     fails(env.cli("hashes", "add", "999", str(PHOTOS / "rocket.jpg")), "no case")

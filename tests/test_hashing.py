@@ -432,6 +432,7 @@ def test_every_stored_hash_carries_its_rules_version(env: Env, tmp_path: Path) -
         ("pdq", current["pdq"], "file"),
         ("phash", current["phash"], "file"),
         ("dhash", current["dhash"], "file"),
+        ("md5", 1, "file"),  # the file's MD5, for exchange
         ("phash", FOREIGN_RULES, "import"),
     ]
     # Our export says which rules made each hash, and an import keeps it.
@@ -441,18 +442,20 @@ def test_every_stored_hash_carries_its_rules_version(env: Env, tmp_path: Path) -
         current["pdq"],
         current["phash"],
         current["dhash"],
+        1,
         FOREIGN_RULES,
     ]
     exported["hashes"][0]["rules_version"] = 1
+    del exported["signature"]  # changed after it was signed: imported unsigned
     again = tmp_path / "export.json"
     again.write_text(json.dumps(exported))
     other = add_case(app, "Copy")
-    assert import_hash_list(app, other, again) == (4, 0)
+    assert import_hash_list(app, other, again) == (5, 0)
     with app.db.session() as session:
         versions = session.scalars(
             select(HashEntry.rules_version).where(HashEntry.case_id == other).order_by(HashEntry.id)
         ).all()
-    assert versions == [1, current["phash"], current["dhash"], FOREIGN_RULES]
+    assert versions == [1, current["phash"], current["dhash"], 1, FOREIGN_RULES]
 
 
 def test_references_of_older_rules_are_not_matched(

@@ -318,11 +318,11 @@ def test_bare_pdq_bad_quality(quality: str) -> None:
     assert str(error) == f"line 2: quality must be a whole number from 0 to 100, found {quality!r}"
 
 
-def test_bare_pdq_too_many_fields() -> None:
-    assert (
-        str(error_of(f"{PDQ_A},90,extra\n"))
-        == "line 1: expected 'HASH' or 'HASH,QUALITY', found 3 fields"
-    )
+def test_bare_pdq_with_quality_and_file_name_as_pdq_photo_hasher_prints_them() -> None:
+    # facebook/ThreatExchange pdq/cpp pdq-photo-hasher: "hash,quality,filename" lines.
+    assert parse(f"{PDQ_A},90,holiday 3.jpg\n") == [
+        ParsedHash("pdq", PDQ_A, "holiday 3.jpg", 1, 90)
+    ]
 
 
 def test_bare_pdq_wrong_length() -> None:
@@ -492,12 +492,12 @@ def test_pretty_printed_json_with_leading_whitespace() -> None:
             "JSON is not an ncii-monitor-hashlist file (format 'stix')",
         ),
         (
-            {"format": "ncii-monitor-hashlist", "version": 2, "hashes": []},
-            "unsupported ncii-monitor-hashlist version '2'; this program reads version 1",
+            {"format": "ncii-monitor-hashlist", "version": 3, "hashes": []},
+            "unsupported ncii-monitor-hashlist version '3'; this program reads versions 1, 2",
         ),
         (
             {"format": "ncii-monitor-hashlist", "version": "1", "hashes": []},
-            "unsupported ncii-monitor-hashlist version '1'; this program reads version 1",
+            "unsupported ncii-monitor-hashlist version '1'; this program reads versions 1, 2",
         ),
         ({"format": "ncii-monitor-hashlist", "version": 1}, "JSON object has no 'hashes' list"),
         ({"hashes": {"pdq": PDQ_A}}, "JSON object has no 'hashes' list"),
@@ -575,7 +575,7 @@ def test_export_json_document_shape() -> None:
     document = json.loads(text)
     assert document == {
         "format": "ncii-monitor-hashlist",
-        "version": 1,
+        "version": 2,
         "exported_at": "2024-05-01T12:30:45Z",
         "hashes": [
             {"algorithm": "pdq", "hash": PDQ_A, "label": "photo 1"},

@@ -150,19 +150,35 @@ def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -
     csv = f'algorithm,hash,label\npdq,{PDQ},"a, b"\n'.encode()
     again = upload(web, f"/cases/{case_id}/hashes", "list.csv", csv)
     assert "Imported%200%20hashes%20%281%20already" in again.headers["location"]
-    # A bad line: 400, its number, nothing imported.
-    bad = f"phash {PHASH[::-1]}\n\nphash zz924c5532bddfc8\n".encode()
-    refused = upload(web, f"/cases/{case_id}/hashes", "bad.txt", bad)
+    # A bad line: rejected with its number and why, the rest imported; the page says so.
+    bad = f"phash {PHASH}\n\nphash zz924c5532bddfc8\n".encode()
+    reported = upload(web, f"/cases/{case_id}/hashes", "bad.txt", bad)
+    assert reported.status_code == 200
+    assert "bad.txt: text hash list, unsigned" in reported.text
+    assert "imported 0 hashes (1 already in the case), rejected 1:" in reported.text
+    assert "line 3: phash hash: non-hex character" in reported.text
+    # All or nothing when asked: 400, its number, nothing imported.
+    strict = f"phash {PHASH[::-1]}\n\nphash zz924c5532bddfc8\n".encode()
+    refused = web.post(
+        f"/cases/{case_id}/hashes",
+        {"strict": "1"},
+        files={"file": ("bad.txt", strict, "text/plain")},
+    )
     assert refused.status_code == 400
     assert "bad.txt: line 3:" in refused.text and 'data-line="3"' in refused.text
     assert count_hashes(web.app, case_id) == {"pdq": 1, "phash": 1}
-    by_api = api_upload(web, f"/api/cases/{case_id}/hashes", "bad.txt", bad)
+    by_api = api_upload(web, f"/api/cases/{case_id}/hashes?strict=true", "bad.txt", strict)
     assert by_api.status_code == 400 and by_api.json()["line"] == 3
     assert "line 3" in by_api.json()["detail"]
+    lenient = api_upload(web, f"/api/cases/{case_id}/hashes", "bad.txt", bad).json()
+    assert (lenient["added"], lenient["duplicates"], lenient["format"]) == (0, 1, "text")
+    assert [(r["number"], r["where"]) for r in lenient["rejected"]] == [(3, "line")]
     bare = api_upload(
         web, f"/api/cases/{case_id}/hashes", "stopncii.txt", f"{PDQ[::-1]},90\n".encode()
     )
-    assert bare.json() == {"added": 1, "duplicates": 0}  # a bare PDQ line (StopNCII)
+    answer = bare.json()  # a bare PDQ line with its quality
+    assert (answer["added"], answer["duplicates"], answer["format"]) == (1, 0, "pdq")
+    assert answer["signature"] == "unsigned" and answer["rejected"] == []
     assert web.api_get(f"/api/cases/{case_id}/hashes").json() == {"counts": {"pdq": 2, "phash": 1}}
 
     # Export: admins only; a download, audit-logged, that imports again elsewhere.
@@ -171,13 +187,28 @@ def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -
     assert "Only an admin can export" in web.get(f"/cases/{case_id}/hashes").text
     admin = web.new_browser().sign_in("admin", "analyst")
     assert f"/cases/{case_id}/hashes/export" in admin.get(f"/cases/{case_id}/hashes").text
-    exported = admin.get(f"/cases/{case_id}/hashes/export")
+    unlabelled = admin.get(f"/cases/{case_id}/hashes/export")
+    assert {h["label"] for h in json.loads(unlabelled.content)["hashes"]} == {None}
+    exported = admin.get(f"/cases/{case_id}/hashes/export?labels=1")
     assert exported.status_code == 200
     assert exported.headers["content-disposition"].startswith("attachment;")
+    assert str(case_id) not in exported.headers["content-disposition"]
     assert exported.headers["cache-control"] == "no-store"
     labels = {h["label"] for h in json.loads(exported.content)["hashes"]}
     assert labels == {"first photo", None}
-    assert [r.actor for r in audit_rows(web, "hashes.export")] == ["admin-analyst@ngo.example"]
+    assert json.loads(exported.content)["signature"]["algorithm"] == "ed25519"
+    as_csv = admin.get(f"/cases/{case_id}/hashes/export?format=csv")
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.text.splitlines()[0] == "algorithm,hash,quality,label"
+    assert f"pdq,{PDQ[::-1]},90," in as_csv.text
+    assert admin.get(f"/cases/{case_id}/hashes/export?format=zip").status_code == 400
+    exports = audit_rows(web, "hashes.export")
+    assert [r.actor for r in exports] == ["admin-analyst@ngo.example"] * 3
+    assert [(r.detail["format"], r.detail["labels"]) for r in exports] == [
+        ("ncii-monitor", False),
+        ("ncii-monitor", True),
+        ("csv", False),
+    ]
     other = add_case(web.app, "H2")
     reimported = upload(web, f"/cases/{other}/hashes", "export.json", exported.content)
     assert reimported.status_code == 303
@@ -193,7 +224,7 @@ def test_hash_lists_are_imported_from_an_upload_exported_and_deleted(web: Web) -
     assert count_hashes(web.app, case_id) == {}
     assert count_hashes(web.app, other) == {"pdq": 2, "phash": 1}  # another case's stay
     assert [r.detail["algorithm"] for r in audit_rows(web, "hashes.delete")] == ["phash", None]
-    unknown = web.api_post(f"/api/cases/{case_id}/hashes?algorithm=md5", method="DELETE")
+    unknown = web.api_post(f"/api/cases/{case_id}/hashes?algorithm=sha1", method="DELETE")
     assert unknown.status_code == 400
 
 

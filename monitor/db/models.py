@@ -108,6 +108,8 @@ class HashEntry(Base):
     #: sha256 of the file the hash was made from (``monitor hashes add``), to recognise
     #: exact copies; None for imported lists.
     sha256: Mapped[str | None] = mapped_column(String(64))
+    #: PDQ's quality (0-100) of the hash, where known (hashed here, or given by the list).
+    quality: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

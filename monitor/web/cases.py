@@ -252,34 +252,58 @@ def hashes_page(request: Request, ctx: Analyst, case_id: int) -> Response:
 
 @router.post("/cases/{case_id}/hashes", include_in_schema=False)
 def hashes_upload(
-    request: Request, ctx: Analyst, case_id: int, file: Annotated[UploadFile, File()]
+    request: Request,
+    ctx: Analyst,
+    case_id: int,
+    file: Annotated[UploadFile, File()],
+    strict: Annotated[str, Form()] = "",
+    trust_once: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        added, duplicates = hashes.import_hash_bytes(
-            ctx.app, case_id, _upload_bytes(file), _upload_name(file)
+        report = hashes.import_hash_bytes(
+            ctx.app,
+            case_id,
+            _upload_bytes(file),
+            _upload_name(file),
+            strict=bool(strict),
+            trust_once=bool(trust_once),
         )
     except BadHashList as exc:
         return _hashes_page(
             request, ctx, case_id, status_code=400, error=str(exc), error_line=exc.line
         )
-    return back(
-        f"/cases/{case_id}/hashes",
-        done=f"Imported {added} hashes ({duplicates} already in the case).",
-    )
+    if not report.rejected and not report.notes:
+        return back(
+            f"/cases/{case_id}/hashes",
+            done=f"Imported {report.added} hashes ({report.duplicates} already in the case).",
+        )
+    return _hashes_page(request, ctx, case_id, report=report, report_lines=report.lines())
 
 
-def _export(ctx: Admin, case_id: int) -> Response:
-    text = hashes.export_hash_list(ctx.app, case_id)
+def _export(
+    ctx: Admin, case_id: int, format: str = "ncii-monitor", labels: bool = False
+) -> Response:
+    exported = hashes.export_hashes(ctx.app, case_id, format=format, labels=labels)
+    name = f"hashes-{format}.{exported.suffix}"  # no case number in the file's name
     return Response(
-        text,
-        media_type="application/json",
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-hashes.json"'},
+        exported.text,
+        media_type=exported.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
 @router.get("/cases/{case_id}/hashes/export", include_in_schema=False)
-def hashes_export(request: Request, ctx: Admin, case_id: int) -> Response:
-    return _export(ctx, case_id)
+def hashes_export(
+    request: Request,
+    ctx: Admin,
+    case_id: int,
+    format: str = "ncii-monitor",
+    labels: str = "",
+) -> Response:
+    return _export(ctx, case_id, format, bool(labels))
 
 
 @router.post("/cases/{case_id}/hashes/delete", include_in_schema=False)
@@ -429,26 +453,43 @@ def api_hashes(ctx: Analyst, case_id: int) -> dict[str, Any]:
 
 
 @router.post("/api/cases/{case_id}/hashes", tags=["hashes"])
-def api_hashes_import(ctx: Analyst, case_id: int, file: Annotated[UploadFile, File()]) -> Response:
-    """Import a hash-list file (multipart field ``file``): this tool's JSON export, CSV
-    with algorithm and hash columns, ``ALGORITHM HEX [label]`` lines, or bare PDQ lines
-    (StopNCII / ThreatExchange). All or nothing: a bad line answers 400 with its
-    ``line``. Only hash lists, never images. Analysts."""
+def api_hashes_import(
+    ctx: Analyst,
+    case_id: int,
+    file: Annotated[UploadFile, File()],
+    strict: bool = False,
+    trust_once: bool = False,
+) -> Response:
+    """Import a hash-list file (multipart field ``file``): this tool's JSON (signed or
+    not), StopNCII's or ThreatExchange's JSON, ``TYPE HEX [label]`` lines, CSV, or bare
+    PDQ lines. A file that is not a hash list, or whose signature fails or is not
+    trusted (``?trust_once=true`` accepts a valid one once), answers 400; otherwise bad
+    entries are rejected one by one (``rejected``: where, number, reason) and the rest
+    imported (``?strict=true``: all or nothing, 400 with the first bad ``line``). Only
+    hash lists, never images. Analysts."""
     try:
-        added, duplicates = hashes.import_hash_bytes(
-            ctx.app, case_id, _upload_bytes(file), _upload_name(file)
+        report = hashes.import_hash_bytes(
+            ctx.app,
+            case_id,
+            _upload_bytes(file),
+            _upload_name(file),
+            strict=strict,
+            trust_once=trust_once,
         )
     except BadHashList as exc:
         return JSONResponse({"detail": str(exc), "line": exc.line}, status_code=400)
-    return JSONResponse({"added": added, "duplicates": duplicates})
+    return JSONResponse(report.as_dict())
 
 
 @router.get("/api/cases/{case_id}/hashes/export", tags=["hashes"])
-def api_hashes_export(ctx: Admin, case_id: int) -> Response:
-    """The case's hash list as this tool's JSON export (a download; audit-logged).
-    Admins only: a hash list leaving the system is the one copy of her fingerprints
-    the system no longer controls."""
-    return _export(ctx, case_id)
+def api_hashes_export(
+    ctx: Admin, case_id: int, format: str = "ncii-monitor", labels: bool = False
+) -> Response:
+    """The case's hash list (a download; audit-logged) in ``format``: ncii-monitor (our
+    signed JSON), stopncii, threatexchange, text, csv or pdq; labels only with
+    ``?labels=true``. Admins only: a hash list leaving the system is the one copy of her
+    fingerprints the system no longer controls."""
+    return _export(ctx, case_id, format, labels)
 
 
 @router.delete("/api/cases/{case_id}/hashes", tags=["hashes"])
