@@ -24,6 +24,7 @@ from monitor.hashlists import (
     export_json,
     normalise_hex,
     parse_hash_list,
+    read_hash_list,
 )
 
 SETTINGS = fuzz_settings(200)
@@ -332,3 +333,54 @@ def test_normalise_hex_accepts_exactly_ascii_hex_of_the_length(value: str, bits:
 def test_normalise_hex_refuses_bad_bit_lengths(bits: Any) -> None:
     with pytest.raises(ValueError, match="bit length"):
         normalise_hex("ab", bits)
+
+
+# --------------------------------------------------------------------------- lenient reading
+
+_LINE_PARTS = st.sampled_from(
+    ["pdq ", "phash ", "md5 ", "video_md5 ", "foo ", ",", " ", "90", "#", "zz", "\t", "é"]
+)
+
+
+@SETTINGS
+@given(
+    st.lists(
+        st.one_of(
+            st.lists(_LINE_PARTS | st.text(string.hexdigits, max_size=66), max_size=5).map("".join),
+            hex_of("pdq"),
+        ),
+        max_size=12,
+    )
+)
+def test_the_lenient_reading_keeps_each_good_line_and_rejects_each_bad_one(
+    lines: list[str],
+) -> None:
+    """read_hash_list either refuses the whole file (HashListError) or accounts for every
+    significant line once: read, or rejected with its number. The strict reading raises
+    exactly when something was rejected, naming the first rejection."""
+    text = "\n".join(lines)
+    known = {**ALGORITHMS, "md5": 128}
+    try:
+        parsed = read_hash_list(text, known)
+    except HashListError:
+        with pytest.raises(HashListError):
+            parse_hash_list(text, known)
+        return
+    numbers = [h.line for h in parsed.hashes] + [r.number for r in parsed.rejected]
+    assert len(numbers) == len(set(numbers))
+    significant = [
+        n
+        for n, line in enumerate(text.split("\n"), start=1)
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    if parsed.format == "csv":
+        significant = significant[1:]  # the header
+    assert sorted(numbers) == significant
+    for rejection in parsed.rejected:
+        assert rejection.reason and rejection.where == "line"
+    if parsed.rejected:
+        first = min(parsed.rejected, key=lambda r: r.number)
+        with pytest.raises(HashListError, match=re.escape(str(first))):
+            parse_hash_list(text, known)
+    else:
+        assert parse_hash_list(text, known) == parsed.hashes
