@@ -665,816 +665,848 @@ const NciiJpeg = (function () {
 
   // ------------------------------------------------------------ libjpeg decoding
 
-  function decodeY(d, denom) {
-    const n = d.length;
-    const S = 8 / denom; // DCT_scaled_size of Y
-    // After the last MCU of a single-scan file, jpeg_finish_decompress reads on to
-    // EOI: running out of data there is fine for Pillow, errors are not.
-    let finishing = false;
-    const FINISHED = {};
-    const truncated = () => {
-      if (finishing) throw FINISHED;
-      fail("corrupt", "image file is truncated");
-    };
+  // The decoder's state: module-level (the decoder is not reentrant) so that V8
+  // keeps what it learnt about these functions from one image to the next.
+  var d = null;
+  var denom = 1;
+  var n;
+  var S;
+  var finishing;
+  var qt;
+  var dcRaw;
+  var acRaw;
+  var restartInterval;
+  var frame;
+  var sawJFIF;
+  var sawAdobe;
+  var adobeTransform;
+  var scans;
+  var stdInstalled;
+  var seg;
+  var segLen;
+  var segEOF;
+  var segMarker;
+  var segNext;
+  var p;
+  var availEnd;
+  var markerReached;
+  var insufficient;
+  var lastMarker;
+  var nextRestart;
+  var comps;
+  var maxH;
+  var maxV;
+  var mcusX;
+  var mcusY;
+  var Y;
+  var multiScan;
+  var progressive;
+  var outW;
+  var outH;
+  var luma;
+  var coefs;
+  var coefStride;
+  var yQuant;
+  var pos;
+  var pending;
+  const FINISHED = {};
+  const tmp = new Uint8Array(64);
+  const scratch = new Int16Array(64 * 10);
 
-    // Marker-level state (jdmarker.c).
-    const qt = [null, null, null, null];
-    const dcRaw = [null, null, null, null];
-    const acRaw = [null, null, null, null];
-    let restartInterval = 0;
-    let frame = null;
-    let sawJFIF = false;
-    let sawAdobe = false;
-    let adobeTransform = 0;
-    let scans = 0;
-    let stdInstalled = false;
+  // After the last MCU of a single-scan file, jpeg_finish_decompress reads on to
+  // EOI: running out of data there is fine for Pillow, errors are not.
+  function truncated() {
+    if (finishing) throw FINISHED;
+    fail("corrupt", "image file is truncated");
+  }
 
-    // Entropy-coded segment: the data bytes up to the next marker, unstuffed.
-    const seg = new Uint8Array(n + 8);
-    let segLen = 0;
-    let segEOF = false;
-    let segMarker = -1;
-    let segNext = n;
-    let p = 0; // bits consumed
-    let availEnd = 0; // bits libjpeg has loaded into its bit buffer
-    let markerReached = false;
-    let insufficient = false;
+  // Marker-level state (jdmarker.c).
 
-    // next_marker(): skip to the next FF xx (xx not 0, not FF). Returns the
-    // position after the marker code, the code in lastMarker.
-    let lastMarker = 0;
-    function nextMarker(i) {
-      for (;;) {
-        while (i < n && d[i] !== 0xff) i++;
-        while (i < n && d[i] === 0xff) i++;
-        if (i >= n) truncated();
-        if (d[i] !== 0) {
-          lastMarker = d[i];
-          return i + 1;
-        }
+  // Entropy-coded segment: the data bytes up to the next marker, unstuffed.
+
+  // next_marker(): skip to the next FF xx (xx not 0, not FF). Returns the
+  // position after the marker code, the code in lastMarker.
+  function nextMarker(i) {
+    for (;;) {
+      while (i < n && d[i] !== 0xff) i++;
+      while (i < n && d[i] === 0xff) i++;
+      if (i >= n) truncated();
+      if (d[i] !== 0) {
+        lastMarker = d[i];
+        return i + 1;
+      }
+      i++;
+    }
+  }
+
+
+  function loadSegment(i) {
+    let k = 0;
+    segEOF = true;
+    segMarker = -1;
+    segNext = n;
+    while (i < n) {
+      const b = d[i];
+      if (b !== 0xff) {
+        seg[k++] = b;
         i++;
+        continue;
       }
-    }
-
-    function loadSegment(i) {
-      let k = 0;
-      segEOF = true;
-      segMarker = -1;
-      segNext = n;
-      while (i < n) {
-        const b = d[i];
-        if (b !== 0xff) {
-          seg[k++] = b;
-          i++;
-          continue;
-        }
-        let q = i + 1;
-        while (q < n && d[q] === 0xff) q++;
-        if (q >= n) break;
-        if (d[q] === 0) {
-          seg[k++] = 0xff;
-          i = q + 1;
-          continue;
-        }
-        segEOF = false;
-        segMarker = d[q];
-        segNext = q + 1;
-        break;
+      let q = i + 1;
+      while (q < n && d[q] === 0xff) q++;
+      if (q >= n) break;
+      if (d[q] === 0) {
+        seg[k++] = 0xff;
+        i = q + 1;
+        continue;
       }
-      segLen = k;
-      seg[k] = 0; seg[k + 1] = 0; seg[k + 2] = 0; seg[k + 3] = 0;
-      p = 0;
-      availEnd = 0;
-      markerReached = false;
-    }
-
-    function emptySegment(marker, next) {
-      segLen = 0;
       segEOF = false;
-      segMarker = marker;
-      segNext = next;
-      seg[0] = 0; seg[1] = 0; seg[2] = 0; seg[3] = 0;
-      p = 0;
-      availEnd = 0;
+      segMarker = d[q];
+      segNext = q + 1;
+      break;
+    }
+    segLen = k;
+    seg[k] = 0; seg[k + 1] = 0; seg[k + 2] = 0; seg[k + 3] = 0;
+    p = 0;
+    availEnd = 0;
+    markerReached = false;
+  }
+
+
+  function emptySegment(marker, next) {
+    segLen = 0;
+    segEOF = false;
+    segMarker = marker;
+    segNext = next;
+    seg[0] = 0; seg[1] = 0; seg[2] = 0; seg[3] = 0;
+    p = 0;
+    availEnd = 0;
+    markerReached = true;
+  }
+
+
+  // jpeg_fill_bit_buffer (MIN_GET_BITS = 57 on 64-bit builds).
+  function fill(nbits) {
+    if (!markerReached) {
+      const need = (p + 64) >> 3;
+      if (need <= segLen) {
+        availEnd = need << 3;
+        return;
+      }
+      if (segEOF) truncated();
+      availEnd = segLen << 3;
       markerReached = true;
     }
+    if (nbits > availEnd - p) {
+      insufficient = true;
+      availEnd = p + 57;
+    }
+  }
 
-    // jpeg_fill_bit_buffer (MIN_GET_BITS = 57 on 64-bit builds).
-    function fill(nbits) {
-      if (!markerReached) {
-        const need = (p + 64) >> 3;
-        if (need <= segLen) {
-          availEnd = need << 3;
-          return;
+
+  function peek16() {
+    const i = p >> 3;
+    if (i >= segLen) return 0;
+    return (((seg[i] << 16) | (seg[i + 1] << 8) | seg[i + 2]) >>> (8 - (p & 7))) & 0xffff;
+  }
+
+
+  function getBits(s) {
+    if (availEnd - p < s) fill(s);
+    const v = peek16() >>> (16 - s);
+    p += s;
+    return v;
+  }
+
+
+  function getBit() {
+    if (availEnd - p < 1) fill(1);
+    const i = p >> 3;
+    const bit = i < segLen ? (seg[i] >> (7 - (p & 7))) & 1 : 0;
+    p++;
+    return bit;
+  }
+
+  function slowHuff(t, l) {
+    if (availEnd - p < l) fill(l);
+    let code = peek16() >>> (16 - l);
+    p += l;
+    const maxcode = t.maxcode;
+    while (code > maxcode[l]) {
+      if (availEnd - p < 1) fill(1);
+      code = (code << 1) | (peek16() >>> 15);
+      p += 1;
+      l++;
+    }
+    if (l > 16) return 0;
+    return t.vals[(code + t.valoffset[l]) & 255];
+  }
+
+
+  function huff(t) {
+    if (availEnd - p < 8) {
+      fill(0);
+      if (availEnd - p < 8) return slowHuff(t, 1);
+    }
+    const e = t.lookup[peek16() >>> 8];
+    const nb = e >> 8;
+    if (nb <= 8) {
+      p += nb;
+      return e & 255;
+    }
+    return slowHuff(t, 9);
+  }
+
+
+  function extend(x, s) {
+    return x < 1 << (s - 1) ? x + (-1 << s) + 1 : x;
+  }
+
+
+  // read_restart_marker + jpeg_resync_to_restart.
+  function readRestartMarker() {
+    if (segEOF) truncated();
+    let m = segMarker;
+    let next = segNext;
+    let fresh = true;
+    if (m !== 0xd0 + nextRestart) {
+      for (;;) {
+        let action;
+        if (m < 0xc0) action = 2;
+        else if (m < 0xd0 || m > 0xd7) action = 3;
+        else if (m === 0xd0 + ((nextRestart + 1) & 7) || m === 0xd0 + ((nextRestart + 2) & 7)) action = 3;
+        else if (m === 0xd0 + ((nextRestart - 1) & 7) || m === 0xd0 + ((nextRestart - 2) & 7)) action = 2;
+        else action = 1;
+        if (action === 1) break;
+        if (action === 2) {
+          next = nextMarker(next);
+          m = lastMarker;
+          continue;
         }
-        if (segEOF) truncated();
-        availEnd = segLen << 3;
-        markerReached = true;
-      }
-      if (nbits > availEnd - p) {
-        insufficient = true;
-        availEnd = p + 57;
+        fresh = false;
+        break;
       }
     }
+    if (fresh) loadSegment(next);
+    else emptySegment(m, next);
+    nextRestart = (nextRestart + 1) & 7;
+    return fresh;
+  }
 
-    function peek16() {
-      const i = p >> 3;
-      if (i >= segLen) return 0;
-      return (((seg[i] << 16) | (seg[i + 1] << 8) | seg[i + 2]) >>> (8 - (p & 7))) & 0xffff;
+
+  // Frame geometry.
+
+  function putBlock(c, o, bx, by) {
+    const q = yQuant;
+    const x0 = bx * S;
+    const y0 = by * S;
+    if (S === 1) {
+      if (x0 < outW && y0 < outH) luma[y0 * outW + x0] = idct1x1(c[o], q[0]);
+      return;
     }
-
-    function getBits(s) {
-      if (availEnd - p < s) fill(s);
-      const v = peek16() >>> (16 - s);
-      p += s;
-      return v;
+    if (S === 8) idctIslow(c, o, q, tmp);
+    else if (S === 4) idct4x4(c, o, q, tmp);
+    else idct2x2(c, o, q, tmp);
+    const w = Math.min(S, outW - x0);
+    const h = Math.min(S, outH - y0);
+    for (let y = 0; y < h; y++) {
+      const row = (y0 + y) * outW + x0;
+      const src = y * S;
+      for (let x = 0; x < w; x++) luma[row + x] = tmp[src + x];
     }
+  }
 
-    function slowHuff(t, l) {
-      if (availEnd - p < l) fill(l);
-      let code = peek16() >>> (16 - l);
-      p += l;
-      const maxcode = t.maxcode;
-      while (code > maxcode[l]) {
-        if (availEnd - p < 1) fill(1);
-        code = (code << 1) | (peek16() >>> 15);
-        p += 1;
-        l++;
-      }
-      if (l > 16) return 0;
-      return t.vals[(code + t.valoffset[l]) & 255];
-    }
 
-    function huff(t) {
-      if (availEnd - p < 8) {
-        fill(0);
-        if (availEnd - p < 8) return slowHuff(t, 1);
-      }
-      const e = t.lookup[peek16() >>> 8];
-      const nb = e >> 8;
-      if (nb <= 8) {
-        p += nb;
-        return e & 255;
-      }
-      return slowHuff(t, 9);
-    }
+  function readLength(i) {
+    if (i + 2 > n) truncated();
+    return u16(d, i);
+  }
 
-    function extend(x, s) {
-      return x < 1 << (s - 1) ? x + (-1 << s) + 1 : x;
-    }
 
-    // read_restart_marker + jpeg_resync_to_restart.
-    let nextRestart = 0;
-    function readRestartMarker() {
-      if (segEOF) truncated();
-      let m = segMarker;
-      let next = segNext;
-      let fresh = true;
-      if (m !== 0xd0 + nextRestart) {
-        for (;;) {
-          let action;
-          if (m < 0xc0) action = 2;
-          else if (m < 0xd0 || m > 0xd7) action = 3;
-          else if (m === 0xd0 + ((nextRestart + 1) & 7) || m === 0xd0 + ((nextRestart + 2) & 7)) action = 3;
-          else if (m === 0xd0 + ((nextRestart - 1) & 7) || m === 0xd0 + ((nextRestart - 2) & 7)) action = 2;
-          else action = 1;
-          if (action === 1) break;
-          if (action === 2) {
-            next = nextMarker(next);
-            m = lastMarker;
-            continue;
-          }
-          fresh = false;
+  function processSOF(i, kind) {
+    if (frame) fail("corrupt", "duplicate SOF marker");
+    const len = readLength(i);
+    if (i + len > n) truncated();
+    if (len < 8) fail("corrupt", "bad SOF length");
+    const precision = d[i + 2];
+    const height = u16(d, i + 3);
+    const width = u16(d, i + 5);
+    const nc = d[i + 7];
+    if (height <= 0 || width <= 0 || nc <= 0) fail("corrupt", "empty image");
+    if (len - 8 !== nc * 3) fail("corrupt", "bad SOF length");
+    if (kind === "arith") fail("unsupported", "arithmetic-coded JPEG");
+    if (precision !== 8) fail("corrupt", `${precision}-bit JPEG`);
+    if (width > MAX_DIMENSION || height > MAX_DIMENSION) fail("corrupt", "image too big");
+    if (nc > 10) fail("corrupt", "too many components");
+    comps = [];
+    for (let c = 0; c < nc; c++) {
+      const b = i + 8 + c * 3;
+      let id = d[b];
+      for (const prev of comps) {
+        if (prev.id === id) {
+          id = comps[0].id;
+          for (let k = 1; k < comps.length; k++) if (comps[k].id > id) id = comps[k].id;
+          id++;
           break;
         }
       }
-      if (fresh) loadSegment(next);
-      else emptySegment(m, next);
-      nextRestart = (nextRestart + 1) & 7;
-      return fresh;
+      const hs = d[b + 1] >> 4;
+      const vs = d[b + 1] & 15;
+      if (hs < 1 || hs > 4 || vs < 1 || vs > 4) fail("corrupt", "bad sampling factors");
+      comps.push({ id, h: hs, v: vs, tq: d[b + 2], index: c, quant: null, coefBits: new Int32Array(64).fill(-1) });
     }
-
-    // Frame geometry.
-    let comps = null;
-    let maxH = 1;
-    let maxV = 1;
-    let mcusX = 0;
-    let mcusY = 0;
-    let Y = null;
-    let multiScan = false;
-    let progressive = false;
-    let outW = 0;
-    let outH = 0;
-    let luma = null;
-    let coefs = null; // Y coefficients (multi-scan), 64 per block or 1 per block at 1/8
-    let coefStride = 64;
-    let yQuant = null;
-    const tmp = new Uint8Array(64);
-    const scratch = new Int16Array(64 * 10);
-
-    function putBlock(c, o, bx, by) {
-      const q = yQuant;
-      const x0 = bx * S;
-      const y0 = by * S;
-      if (S === 1) {
-        if (x0 < outW && y0 < outH) luma[y0 * outW + x0] = idct1x1(c[o], q[0]);
-        return;
-      }
-      if (S === 8) idctIslow(c, o, q, tmp);
-      else if (S === 4) idct4x4(c, o, q, tmp);
-      else idct2x2(c, o, q, tmp);
-      const w = Math.min(S, outW - x0);
-      const h = Math.min(S, outH - y0);
-      for (let y = 0; y < h; y++) {
-        const row = (y0 + y) * outW + x0;
-        const src = y * S;
-        for (let x = 0; x < w; x++) luma[row + x] = tmp[src + x];
-      }
+    frame = { width, height, progressive: kind === "progressive" };
+    progressive = frame.progressive;
+    for (const c of comps) {
+      maxH = Math.max(maxH, c.h);
+      maxV = Math.max(maxV, c.v);
     }
-
-    function readLength(i) {
-      if (i + 2 > n) truncated();
-      return u16(d, i);
+    for (const c of comps) {
+      c.bw = Math.ceil((width * c.h) / (8 * maxH));
+      c.bh = Math.ceil((height * c.v) / (8 * maxV));
     }
+    mcusX = Math.ceil(width / (8 * maxH));
+    mcusY = Math.ceil(height / (8 * maxV));
+    return i + len;
+  }
 
-    function processSOF(i, kind) {
-      if (frame) fail("corrupt", "duplicate SOF marker");
-      const len = readLength(i);
-      if (i + len > n) truncated();
-      if (len < 8) fail("corrupt", "bad SOF length");
-      const precision = d[i + 2];
-      const height = u16(d, i + 3);
-      const width = u16(d, i + 5);
-      const nc = d[i + 7];
-      if (height <= 0 || width <= 0 || nc <= 0) fail("corrupt", "empty image");
-      if (len - 8 !== nc * 3) fail("corrupt", "bad SOF length");
-      if (kind === "arith") fail("unsupported", "arithmetic-coded JPEG");
-      if (precision !== 8) fail("corrupt", `${precision}-bit JPEG`);
-      if (width > MAX_DIMENSION || height > MAX_DIMENSION) fail("corrupt", "image too big");
-      if (nc > 10) fail("corrupt", "too many components");
-      comps = [];
-      for (let c = 0; c < nc; c++) {
-        const b = i + 8 + c * 3;
-        let id = d[b];
-        for (const prev of comps) {
-          if (prev.id === id) {
-            id = comps[0].id;
-            for (let k = 1; k < comps.length; k++) if (comps[k].id > id) id = comps[k].id;
-            id++;
-            break;
-          }
-        }
-        const hs = d[b + 1] >> 4;
-        const vs = d[b + 1] & 15;
-        if (hs < 1 || hs > 4 || vs < 1 || vs > 4) fail("corrupt", "bad sampling factors");
-        comps.push({ id, h: hs, v: vs, tq: d[b + 2], index: c, quant: null, coefBits: new Int32Array(64).fill(-1) });
+
+  function processDHT(i) {
+    const len = readLength(i);
+    if (i + len > n) truncated();
+    let length = len - 2;
+    let k = i + 2;
+    while (length > 16) {
+      let index = d[k++];
+      const bits = new Uint8Array(17);
+      let count = 0;
+      for (let l = 1; l <= 16; l++) {
+        bits[l] = d[k++];
+        count += bits[l];
       }
-      frame = { width, height, progressive: kind === "progressive" };
-      progressive = frame.progressive;
-      for (const c of comps) {
-        maxH = Math.max(maxH, c.h);
-        maxV = Math.max(maxV, c.v);
-      }
-      for (const c of comps) {
-        c.bw = Math.ceil((width * c.h) / (8 * maxH));
-        c.bh = Math.ceil((height * c.v) / (8 * maxV));
-      }
-      mcusX = Math.ceil(width / (8 * maxH));
-      mcusY = Math.ceil(height / (8 * maxV));
-      return i + len;
+      length -= 17;
+      if (count > 256 || count > length) fail("corrupt", "bad Huffman table");
+      const vals = new Uint8Array(256);
+      for (let v = 0; v < count; v++) vals[v] = d[k++];
+      length -= count;
+      const ac = (index & 0x10) !== 0;
+      if (ac) index -= 0x10;
+      if (index < 0 || index >= 4) fail("corrupt", "bad Huffman table index");
+      (ac ? acRaw : dcRaw)[index] = { bits, vals };
     }
+    if (length !== 0) fail("corrupt", "bad DHT length");
+    return i + len;
+  }
 
-    function processDHT(i) {
-      const len = readLength(i);
-      if (i + len > n) truncated();
-      let length = len - 2;
-      let k = i + 2;
-      while (length > 16) {
-        let index = d[k++];
-        const bits = new Uint8Array(17);
-        let count = 0;
-        for (let l = 1; l <= 16; l++) {
-          bits[l] = d[k++];
-          count += bits[l];
-        }
-        length -= 17;
-        if (count > 256 || count > length) fail("corrupt", "bad Huffman table");
-        const vals = new Uint8Array(256);
-        for (let v = 0; v < count; v++) vals[v] = d[k++];
-        length -= count;
-        const ac = (index & 0x10) !== 0;
-        if (ac) index -= 0x10;
-        if (index < 0 || index >= 4) fail("corrupt", "bad Huffman table index");
-        (ac ? acRaw : dcRaw)[index] = { bits, vals };
-      }
-      if (length !== 0) fail("corrupt", "bad DHT length");
-      return i + len;
-    }
 
-    function processDQT(i) {
-      const len = readLength(i);
-      if (i + len > n) truncated();
-      let length = len - 2;
-      let k = i + 2;
-      while (length > 0) {
-        length--;
-        const b = d[k++];
-        const prec = b >> 4;
-        const index = b & 15;
-        if (index >= 4) fail("corrupt", "bad quantization table index");
-        const table = new Int32Array(64).fill(1);
-        let count;
-        if (prec) count = length < 128 ? length >> 1 : 64;
-        else count = length < 64 ? length : 64;
-        if (count !== 64) fail("corrupt", "short quantization table"); // Pillow refuses these
-        for (let j = 0; j < 64; j++) {
-          let v;
-          if (prec) {
-            v = u16(d, k);
-            k += 2;
-          } else {
-            v = d[k++];
-          }
-          table[NATURAL[j]] = v;
-        }
-        length -= prec ? 128 : 64;
-        qt[index] = table;
-      }
-      if (length !== 0) fail("corrupt", "bad DQT length");
-      return i + len;
-    }
-
-    function skipVariable(i) {
-      const len = readLength(i);
-      const end = i + Math.max(len, 2);
-      if (end > n) truncated();
-      return end;
-    }
-
-    function processAPP(i, marker) {
-      const len = readLength(i);
-      const datalen = len - 2;
-      if (marker === 0xe0 && datalen >= 14 && i + 2 + 14 <= n && startsWith(d, i + 2, i + 7, "JFIF\0")) sawJFIF = true;
-      if (marker === 0xee && datalen >= 12 && i + 2 + 12 <= n && startsWith(d, i + 2, i + 7, "Adobe")) {
-        sawAdobe = true;
-        adobeTransform = d[i + 2 + 11];
-      }
-      const end = i + 2 + Math.max(datalen, 0);
-      if (end > n) truncated();
-      return end;
-    }
-
-    // Set up decoding at the first SOS: what libjpeg decides in
-    // jpeg_start_decompress for an output in JCS_GRAYSCALE.
-    function setupFrame() {
-      if (comps.length === 4) fail("unsupported", "CMYK/YCCK JPEG");
-      if (comps.length === 3) {
-        let rgb = false;
-        if (sawJFIF) rgb = false;
-        else if (sawAdobe) rgb = adobeTransform === 0;
-        else rgb = comps[0].id === 82 && comps[1].id === 71 && comps[2].id === 66;
-        if (rgb) fail("unsupported", "RGB-coded JPEG (not YCbCr)");
-      } else if (comps.length !== 1) {
-        fail("unsupported", `${comps.length}-component JPEG`);
-      }
-      Y = comps[0];
-      if (Y.h !== maxH || Y.v !== maxV) fail("unsupported", "luma is subsampled relative to chroma");
-      outW = Math.ceil(frame.width / denom);
-      outH = Math.ceil(frame.height / denom);
-      luma = new Uint8Array(outW * outH);
-      if (!stdInstalled) {
-        stdInstalled = true;
-        for (let t = 0; t < 2; t++) {
-          if (!dcRaw[t]) dcRaw[t] = rawTable(STD_DC[t][0], STD_DC[t][1]);
-          if (!acRaw[t]) acRaw[t] = rawTable(STD_AC[t][0], STD_AC[t][1]);
-        }
-      }
-    }
-
-    function allocCoefs() {
-      coefStride = S === 1 ? 1 : 64;
-      const blocks = mcusX * Y.h * mcusY * Y.v;
-      coefs = new Int16Array(blocks * coefStride);
-    }
-
-    // Returns true when decoding is over (single-scan file fully output).
-    function processSOS(i) {
-      if (!frame) fail("corrupt", "SOS before SOF");
-      const len = readLength(i);
-      if (i + len > n) truncated();
-      const ns = d[i + 2];
-      if (len !== ns * 2 + 6 || ns < 1 || ns > 4) fail("corrupt", "bad SOS length");
-      const scomps = [];
-      for (let k = 0; k < ns; k++) {
-        const id = d[i + 3 + k * 2];
-        const tables = d[i + 4 + k * 2];
-        const c = comps.find((x) => x.id === id);
-        if (!c || scomps.includes(c)) fail("corrupt", "bad component id in SOS");
-        scomps.push({ c, dc: tables >> 4, ac: tables & 15 });
-      }
-      const Ss = d[i + 3 + ns * 2];
-      const Se = d[i + 4 + ns * 2];
-      const Ah = d[i + 5 + ns * 2] >> 4;
-      const Al = d[i + 5 + ns * 2] & 15;
-      const dataStart = i + len;
-      nextRestart = 0;
-      if (++scans > MAX_SCANS) fail("unsupported", "too many scans");
-      if (scans === 1) {
-        setupFrame();
-        multiScan = progressive || ns < comps.length;
-        if (multiScan) allocCoefs();
-      }
-      let blocksInMCU = 0;
-      if (ns === 1) blocksInMCU = 1;
-      else for (const sc of scomps) blocksInMCU += sc.c.h * sc.c.v;
-      if (blocksInMCU > 10) fail("corrupt", "bad MCU size");
-      // Quantization tables are latched at a component's first scan.
-      for (const sc of scomps) {
-        if (!sc.c.quant) {
-          if (sc.c.tq >= 4 || !qt[sc.c.tq]) fail("corrupt", "missing quantization table");
-          sc.c.quant = qt[sc.c.tq].slice();
-        }
-      }
-      yQuant = Y.quant;
-      return progressive ? progressiveScan(scomps, Ss, Se, Ah, Al, dataStart)
-        : sequentialScan(scomps, dataStart);
-    }
-
-    function skipScan(i) {
-      for (;;) {
-        i = nextMarker(i);
-        if (lastMarker < 0xd0 || lastMarker > 0xd7) return { next: i, marker: lastMarker };
-      }
-    }
-
-    // jdhuff.c decode_mcu (slow path semantics).
-    function sequentialScan(scomps, dataStart) {
-      const dct = [];
-      const act = [];
-      for (const sc of scomps) {
-        if (sc.dc >= 4 || sc.ac >= 4) fail("corrupt", "missing Huffman table");
-        dct.push(deriveTable(dcRaw[sc.dc], true));
-        act.push(deriveTable(acRaw[sc.ac], false));
-      }
-      const hasY = scomps.some((sc) => sc.c === Y);
-      if (multiScan && !hasY) return skipScan(dataStart);
-      const acNeeded = S > 1;
-      const pred = new Int32Array(scomps.length);
-      // Layout of one MCU: [scan comp index, block x offset, block y offset].
-      const layout = [];
-      if (scomps.length === 1) layout.push([0, 0, 0]);
-      else {
-        scomps.forEach((sc, k) => {
-          for (let y = 0; y < sc.c.v; y++) for (let x = 0; x < sc.c.h; x++) layout.push([k, x, y]);
-        });
-      }
-      const single = scomps.length === 1;
-      const cols = single ? scomps[0].c.bw : mcusX;
-      const rows = single ? scomps[0].c.bh : mcusY;
-      const bpl = mcusX * Y.h;
-      insufficient = false;
-      loadSegment(dataStart);
-      let restartsToGo = restartInterval;
-      for (let my = 0; my < rows; my++) {
-        for (let mx = 0; mx < cols; mx++) {
-          if (restartInterval) {
-            if (restartsToGo === 0) {
-              if (readRestartMarker()) insufficient = false;
-              pred.fill(0);
-              restartsToGo = restartInterval;
-            }
-          }
-          if (!insufficient) {
-            for (let b = 0; b < layout.length; b++) {
-              const [k, ox, oy] = layout[b];
-              const isY = scomps[k].c === Y;
-              const dtab = dct[k];
-              const atab = act[k];
-              let s = huff(dtab);
-              if (s) s = extend(getBits(s), s);
-              let out = null;
-              let o = 0;
-              let bx = 0;
-              let by = 0;
-              if (isY) {
-                s = (s + pred[k]) | 0;
-                pred[k] = s;
-                bx = single ? mx : mx * Y.h + ox;
-                by = single ? my : my * Y.v + oy;
-                if (multiScan) {
-                  out = coefs;
-                  o = (by * bpl + bx) * coefStride;
-                } else {
-                  out = scratch;
-                  o = 0;
-                  scratch.fill(0, 0, 64);
-                }
-                out[o] = s;
-              }
-              if (isY && acNeeded) {
-                for (let kk = 1; kk < 64; kk++) {
-                  s = huff(atab);
-                  const r = s >> 4;
-                  s &= 15;
-                  if (s) {
-                    kk += r;
-                    out[o + NATURAL[kk]] = extend(getBits(s), s);
-                  } else {
-                    if (r !== 15) break;
-                    kk += 15;
-                  }
-                }
-              } else {
-                for (let kk = 1; kk < 64; kk++) {
-                  s = huff(atab);
-                  const r = s >> 4;
-                  s &= 15;
-                  if (s) {
-                    kk += r;
-                    if (availEnd - p < s) fill(s);
-                    p += s;
-                  } else {
-                    if (r !== 15) break;
-                    kk += 15;
-                  }
-                }
-              }
-              if (isY && !multiScan && bx < Y.bw && by < Y.bh) putBlock(scratch, 0, bx, by);
-            }
-          } else if (!multiScan) {
-            // Skipped MCU: its blocks stay zero (uniform gray).
-            scratch.fill(0, 0, 64);
-            for (const [k, ox, oy] of layout) {
-              if (scomps[k].c !== Y) continue;
-              const bx = single ? mx : mx * Y.h + ox;
-              const by = single ? my : my * Y.v + oy;
-              if (bx < Y.bw && by < Y.bh) putBlock(scratch, 0, bx, by);
-            }
-          }
-          restartsToGo--;
-        }
-      }
-      if (!multiScan) return { done: true };
-      if (segEOF) truncated();
-      return { next: segNext, marker: segMarker };
-    }
-
-    // jdphuff.c.
-    function progressiveScan(scomps, Ss, Se, Ah, Al, dataStart) {
-      const isDC = Ss === 0;
-      let bad = false;
-      if (isDC) {
-        if (Se !== 0) bad = true;
-      } else {
-        if (Ss > Se || Se >= 64) bad = true;
-        if (scomps.length !== 1) bad = true;
-      }
-      if (Ah !== 0 && Al !== Ah - 1) bad = true;
-      if (Al > 13) bad = true;
-      if (bad) fail("corrupt", "bad progression parameters");
-      for (const sc of scomps) {
-        for (let k = Ss; k <= Se; k++) sc.c.coefBits[k] = Al;
-      }
-      const tables = [];
-      for (const sc of scomps) {
-        if (isDC) {
-          if (Ah === 0) {
-            if (sc.dc >= 4) fail("corrupt", "missing Huffman table");
-            tables.push(deriveTable(dcRaw[sc.dc], true));
-          } else tables.push(null);
+  function processDQT(i) {
+    const len = readLength(i);
+    if (i + len > n) truncated();
+    let length = len - 2;
+    let k = i + 2;
+    while (length > 0) {
+      length--;
+      const b = d[k++];
+      const prec = b >> 4;
+      const index = b & 15;
+      if (index >= 4) fail("corrupt", "bad quantization table index");
+      const table = new Int32Array(64).fill(1);
+      let count;
+      if (prec) count = length < 128 ? length >> 1 : 64;
+      else count = length < 64 ? length : 64;
+      if (count !== 64) fail("corrupt", "short quantization table"); // Pillow refuses these
+      for (let j = 0; j < 64; j++) {
+        let v;
+        if (prec) {
+          v = u16(d, k);
+          k += 2;
         } else {
-          if (sc.ac >= 4) fail("corrupt", "missing Huffman table");
-          tables.push(deriveTable(acRaw[sc.ac], false));
+          v = d[k++];
         }
+        table[NATURAL[j]] = v;
       }
-      const hasY = scomps.some((sc) => sc.c === Y);
-      if (!hasY || (!isDC && S === 1)) return skipScan(dataStart);
-      insufficient = false;
-      loadSegment(dataStart);
-      if (isDC) progressiveDC(scomps, tables, Ah, Al);
-      else if (Ah === 0) progressiveACFirst(tables[0], Ss, Se, Al);
-      else progressiveACRefine(tables[0], Ss, Se, Al);
-      if (segEOF) truncated();
-      return { next: segNext, marker: segMarker };
+      length -= prec ? 128 : 64;
+      qt[index] = table;
     }
+    if (length !== 0) fail("corrupt", "bad DQT length");
+    return i + len;
+  }
 
-    // The (scan component, x, y) of each block of an interleaved MCU, and
-    // whether it is a block of Y.
-    function mcuLayout(scomps) {
-      const ks = [];
-      const xs = [];
-      const ys = [];
-      if (scomps.length === 1) {
-        ks.push(0); xs.push(0); ys.push(0);
-      } else {
-        scomps.forEach((sc, k) => {
-          for (let y = 0; y < sc.c.v; y++) {
-            for (let x = 0; x < sc.c.h; x++) {
-              ks.push(k); xs.push(x); ys.push(y);
-            }
-          }
-        });
+
+  function skipVariable(i) {
+    const len = readLength(i);
+    const end = i + Math.max(len, 2);
+    if (end > n) truncated();
+    return end;
+  }
+
+
+  function processAPP(i, marker) {
+    const len = readLength(i);
+    const datalen = len - 2;
+    if (marker === 0xe0 && datalen >= 14 && i + 2 + 14 <= n && startsWith(d, i + 2, i + 7, "JFIF\0")) sawJFIF = true;
+    if (marker === 0xee && datalen >= 12 && i + 2 + 12 <= n && startsWith(d, i + 2, i + 7, "Adobe")) {
+      sawAdobe = true;
+      adobeTransform = d[i + 2 + 11];
+    }
+    const end = i + 2 + Math.max(datalen, 0);
+    if (end > n) truncated();
+    return end;
+  }
+
+
+  // Set up decoding at the first SOS: what libjpeg decides in
+  // jpeg_start_decompress for an output in JCS_GRAYSCALE.
+  function setupFrame() {
+    if (comps.length === 4) fail("unsupported", "CMYK/YCCK JPEG");
+    if (comps.length === 3) {
+      let rgb = false;
+      if (sawJFIF) rgb = false;
+      else if (sawAdobe) rgb = adobeTransform === 0;
+      else rgb = comps[0].id === 82 && comps[1].id === 71 && comps[2].id === 66;
+      if (rgb) fail("unsupported", "RGB-coded JPEG (not YCbCr)");
+    } else if (comps.length !== 1) {
+      fail("unsupported", `${comps.length}-component JPEG`);
+    }
+    Y = comps[0];
+    if (Y.h !== maxH || Y.v !== maxV) fail("unsupported", "luma is subsampled relative to chroma");
+    outW = Math.ceil(frame.width / denom);
+    outH = Math.ceil(frame.height / denom);
+    luma = new Uint8Array(outW * outH);
+    if (!stdInstalled) {
+      stdInstalled = true;
+      for (let t = 0; t < 2; t++) {
+        if (!dcRaw[t]) dcRaw[t] = rawTable(STD_DC[t][0], STD_DC[t][1]);
+        if (!acRaw[t]) acRaw[t] = rawTable(STD_AC[t][0], STD_AC[t][1]);
       }
-      const isY = ks.map((k) => scomps[k].c === Y);
-      return { ks: Int32Array.from(ks), xs: Int32Array.from(xs), ys: Int32Array.from(ys), isY, count: ks.length };
     }
+  }
 
-    // decode_mcu_DC_first / decode_mcu_DC_refine.
-    function progressiveDC(scomps, tables, Ah, Al) {
-      const single = scomps.length === 1;
-      const cols = single ? scomps[0].c.bw : mcusX;
-      const rows = single ? scomps[0].c.bh : mcusY;
-      const bpl = mcusX * Y.h;
-      const L = mcuLayout(scomps);
-      const pred = new Int32Array(scomps.length);
-      const p1 = 1 << Al;
-      const stride = coefStride;
-      const yh = Y.h;
-      const yv = Y.v;
-      let restartsToGo = restartInterval;
-      for (let my = 0; my < rows; my++) {
-        for (let mx = 0; mx < cols; mx++) {
-          if (restartInterval && restartsToGo === 0) {
+
+  function allocCoefs() {
+    coefStride = S === 1 ? 1 : 64;
+    const blocks = mcusX * Y.h * mcusY * Y.v;
+    coefs = new Int16Array(blocks * coefStride);
+  }
+
+
+  // Returns true when decoding is over (single-scan file fully output).
+  function processSOS(i) {
+    if (!frame) fail("corrupt", "SOS before SOF");
+    const len = readLength(i);
+    if (i + len > n) truncated();
+    const ns = d[i + 2];
+    if (len !== ns * 2 + 6 || ns < 1 || ns > 4) fail("corrupt", "bad SOS length");
+    const scomps = [];
+    for (let k = 0; k < ns; k++) {
+      const id = d[i + 3 + k * 2];
+      const tables = d[i + 4 + k * 2];
+      const c = comps.find((x) => x.id === id);
+      if (!c || scomps.includes(c)) fail("corrupt", "bad component id in SOS");
+      scomps.push({ c, dc: tables >> 4, ac: tables & 15 });
+    }
+    const Ss = d[i + 3 + ns * 2];
+    const Se = d[i + 4 + ns * 2];
+    const Ah = d[i + 5 + ns * 2] >> 4;
+    const Al = d[i + 5 + ns * 2] & 15;
+    const dataStart = i + len;
+    nextRestart = 0;
+    if (++scans > MAX_SCANS) fail("unsupported", "too many scans");
+    if (scans === 1) {
+      setupFrame();
+      multiScan = progressive || ns < comps.length;
+      if (multiScan) allocCoefs();
+    }
+    let blocksInMCU = 0;
+    if (ns === 1) blocksInMCU = 1;
+    else for (const sc of scomps) blocksInMCU += sc.c.h * sc.c.v;
+    if (blocksInMCU > 10) fail("corrupt", "bad MCU size");
+    // Quantization tables are latched at a component's first scan.
+    for (const sc of scomps) {
+      if (!sc.c.quant) {
+        if (sc.c.tq >= 4 || !qt[sc.c.tq]) fail("corrupt", "missing quantization table");
+        sc.c.quant = qt[sc.c.tq].slice();
+      }
+    }
+    yQuant = Y.quant;
+    return progressive ? progressiveScan(scomps, Ss, Se, Ah, Al, dataStart)
+      : sequentialScan(scomps, dataStart);
+  }
+
+
+  function skipScan(i) {
+    for (;;) {
+      i = nextMarker(i);
+      if (lastMarker < 0xd0 || lastMarker > 0xd7) return { next: i, marker: lastMarker };
+    }
+  }
+
+
+  // jdhuff.c decode_mcu (slow path semantics).
+  function sequentialScan(scomps, dataStart) {
+    const dct = [];
+    const act = [];
+    for (const sc of scomps) {
+      if (sc.dc >= 4 || sc.ac >= 4) fail("corrupt", "missing Huffman table");
+      dct.push(deriveTable(dcRaw[sc.dc], true));
+      act.push(deriveTable(acRaw[sc.ac], false));
+    }
+    const hasY = scomps.some((sc) => sc.c === Y);
+    if (multiScan && !hasY) return skipScan(dataStart);
+    const acNeeded = S > 1;
+    const pred = new Int32Array(scomps.length);
+    // Layout of one MCU: [scan comp index, block x offset, block y offset].
+    const layout = [];
+    if (scomps.length === 1) layout.push([0, 0, 0]);
+    else {
+      scomps.forEach((sc, k) => {
+        for (let y = 0; y < sc.c.v; y++) for (let x = 0; x < sc.c.h; x++) layout.push([k, x, y]);
+      });
+    }
+    const single = scomps.length === 1;
+    const cols = single ? scomps[0].c.bw : mcusX;
+    const rows = single ? scomps[0].c.bh : mcusY;
+    const bpl = mcusX * Y.h;
+    insufficient = false;
+    loadSegment(dataStart);
+    let restartsToGo = restartInterval;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (restartInterval) {
+          if (restartsToGo === 0) {
             if (readRestartMarker()) insufficient = false;
             pred.fill(0);
             restartsToGo = restartInterval;
           }
-          if (Ah === 0) {
-            if (!insufficient) {
-              for (let b = 0; b < L.count; b++) {
-                const k = L.ks[b];
-                let s = huff(tables[k]);
-                if (s) s = extend(getBits(s), s);
-                s = (s + pred[k]) | 0;
-                pred[k] = s;
-                if (L.isY[b]) {
-                  const bx = single ? mx : mx * yh + L.xs[b];
-                  const by = single ? my : my * yv + L.ys[b];
-                  coefs[(by * bpl + bx) * stride] = s << Al;
+        }
+        if (!insufficient) {
+          for (let b = 0; b < layout.length; b++) {
+            const [k, ox, oy] = layout[b];
+            const isY = scomps[k].c === Y;
+            const dtab = dct[k];
+            const atab = act[k];
+            let s = huff(dtab);
+            if (s) s = extend(getBits(s), s);
+            let out = null;
+            let o = 0;
+            let bx = 0;
+            let by = 0;
+            if (isY) {
+              s = (s + pred[k]) | 0;
+              pred[k] = s;
+              bx = single ? mx : mx * Y.h + ox;
+              by = single ? my : my * Y.v + oy;
+              if (multiScan) {
+                out = coefs;
+                o = (by * bpl + bx) * coefStride;
+              } else {
+                out = scratch;
+                o = 0;
+                scratch.fill(0, 0, 64);
+              }
+              out[o] = s;
+            }
+            if (isY && acNeeded) {
+              for (let kk = 1; kk < 64; kk++) {
+                s = huff(atab);
+                const r = s >> 4;
+                s &= 15;
+                if (s) {
+                  kk += r;
+                  out[o + NATURAL[kk]] = extend(getBits(s), s);
+                } else {
+                  if (r !== 15) break;
+                  kk += 15;
+                }
+              }
+            } else {
+              for (let kk = 1; kk < 64; kk++) {
+                s = huff(atab);
+                const r = s >> 4;
+                s &= 15;
+                if (s) {
+                  kk += r;
+                  if (availEnd - p < s) fill(s);
+                  p += s;
+                } else {
+                  if (r !== 15) break;
+                  kk += 15;
                 }
               }
             }
-          } else {
+            if (isY && !multiScan && bx < Y.bw && by < Y.bh) putBlock(scratch, 0, bx, by);
+          }
+        } else if (!multiScan) {
+          // Skipped MCU: its blocks stay zero (uniform gray).
+          scratch.fill(0, 0, 64);
+          for (const [k, ox, oy] of layout) {
+            if (scomps[k].c !== Y) continue;
+            const bx = single ? mx : mx * Y.h + ox;
+            const by = single ? my : my * Y.v + oy;
+            if (bx < Y.bw && by < Y.bh) putBlock(scratch, 0, bx, by);
+          }
+        }
+        restartsToGo--;
+      }
+    }
+    if (!multiScan) return { done: true };
+    if (segEOF) truncated();
+    return { next: segNext, marker: segMarker };
+  }
+
+
+  // jdphuff.c.
+  function progressiveScan(scomps, Ss, Se, Ah, Al, dataStart) {
+    const isDC = Ss === 0;
+    let bad = false;
+    if (isDC) {
+      if (Se !== 0) bad = true;
+    } else {
+      if (Ss > Se || Se >= 64) bad = true;
+      if (scomps.length !== 1) bad = true;
+    }
+    if (Ah !== 0 && Al !== Ah - 1) bad = true;
+    if (Al > 13) bad = true;
+    if (bad) fail("corrupt", "bad progression parameters");
+    for (const sc of scomps) {
+      for (let k = Ss; k <= Se; k++) sc.c.coefBits[k] = Al;
+    }
+    const tables = [];
+    for (const sc of scomps) {
+      if (isDC) {
+        if (Ah === 0) {
+          if (sc.dc >= 4) fail("corrupt", "missing Huffman table");
+          tables.push(deriveTable(dcRaw[sc.dc], true));
+        } else tables.push(null);
+      } else {
+        if (sc.ac >= 4) fail("corrupt", "missing Huffman table");
+        tables.push(deriveTable(acRaw[sc.ac], false));
+      }
+    }
+    const hasY = scomps.some((sc) => sc.c === Y);
+    if (!hasY || (!isDC && S === 1)) return skipScan(dataStart);
+    insufficient = false;
+    loadSegment(dataStart);
+    if (isDC) progressiveDC(scomps, tables, Ah, Al);
+    else if (Ah === 0) progressiveACFirst(tables[0], Ss, Se, Al);
+    else progressiveACRefine(tables[0], Ss, Se, Al);
+    if (segEOF) truncated();
+    return { next: segNext, marker: segMarker };
+  }
+
+
+  // The (scan component, x, y) of each block of an interleaved MCU, and
+  // whether it is a block of Y.
+  function mcuLayout(scomps) {
+    const ks = [];
+    const xs = [];
+    const ys = [];
+    if (scomps.length === 1) {
+      ks.push(0); xs.push(0); ys.push(0);
+    } else {
+      scomps.forEach((sc, k) => {
+        for (let y = 0; y < sc.c.v; y++) {
+          for (let x = 0; x < sc.c.h; x++) {
+            ks.push(k); xs.push(x); ys.push(y);
+          }
+        }
+      });
+    }
+    const isY = Uint8Array.from(ks, (k) => (scomps[k].c === Y ? 1 : 0));
+    return { ks: Int32Array.from(ks), xs: Int32Array.from(xs), ys: Int32Array.from(ys), isY, count: ks.length };
+  }
+
+
+  // decode_mcu_DC_first / decode_mcu_DC_refine.
+  function progressiveDC(scomps, tables, Ah, Al) {
+    const single = scomps.length === 1;
+    const cols = single ? scomps[0].c.bw : mcusX;
+    const rows = single ? scomps[0].c.bh : mcusY;
+    const bpl = mcusX * Y.h;
+    const L = mcuLayout(scomps);
+    const pred = new Int32Array(scomps.length);
+    const p1 = 1 << Al;
+    const stride = coefStride;
+    const yh = Y.h;
+    const yv = Y.v;
+    let restartsToGo = restartInterval;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (restartInterval && restartsToGo === 0) {
+          if (readRestartMarker()) insufficient = false;
+          pred.fill(0);
+          restartsToGo = restartInterval;
+        }
+        if (Ah === 0) {
+          if (!insufficient) {
             for (let b = 0; b < L.count; b++) {
-              const bit = getBits(1);
-              if (bit && L.isY[b]) {
+              const k = L.ks[b];
+              let s = huff(tables[k]);
+              if (s) s = extend(getBits(s), s);
+              s = (s + pred[k]) | 0;
+              pred[k] = s;
+              if (L.isY[b]) {
                 const bx = single ? mx : mx * yh + L.xs[b];
                 const by = single ? my : my * yv + L.ys[b];
-                coefs[(by * bpl + bx) * stride] |= p1;
+                coefs[(by * bpl + bx) * stride] = s << Al;
               }
             }
           }
-          restartsToGo--;
+        } else {
+          for (let b = 0; b < L.count; b++) {
+            const bit = getBit();
+            if (bit && L.isY[b]) {
+              const bx = single ? mx : mx * yh + L.xs[b];
+              const by = single ? my : my * yv + L.ys[b];
+              coefs[(by * bpl + bx) * stride] |= p1;
+            }
+          }
+        }
+        restartsToGo--;
+      }
+    }
+  }
+
+
+  // decode_mcu_AC_first, for Y (one component per AC scan).
+  function progressiveACFirst(tbl, Ss, Se, Al) {
+    const cols = Y.bw;
+    const rows = Y.bh;
+    const bpl = mcusX * Y.h;
+    const c = coefs;
+    let EOBRUN = 0;
+    let restartsToGo = restartInterval;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (restartInterval && restartsToGo === 0) {
+          if (readRestartMarker()) insufficient = false;
+          EOBRUN = 0;
+          restartsToGo = restartInterval;
+        }
+        restartsToGo--;
+        if (insufficient) continue;
+        if (EOBRUN > 0) {
+          EOBRUN--;
+          continue;
+        }
+        const o = (my * bpl + mx) * 64;
+        for (let k = Ss; k <= Se; k++) {
+          let s = huff(tbl);
+          const r = s >> 4;
+          s &= 15;
+          if (s) {
+            k += r;
+            c[o + NATURAL[k]] = extend(getBits(s), s) << Al;
+          } else if (r === 15) {
+            k += 15;
+          } else {
+            EOBRUN = 1 << r;
+            if (r) EOBRUN += getBits(r);
+            EOBRUN--;
+            break;
+          }
         }
       }
     }
+  }
 
-    // decode_mcu_AC_first, for Y (one component per AC scan).
-    function progressiveACFirst(tbl, Ss, Se, Al) {
-      const cols = Y.bw;
-      const rows = Y.bh;
-      const bpl = mcusX * Y.h;
-      const c = coefs;
-      let EOBRUN = 0;
-      let restartsToGo = restartInterval;
-      for (let my = 0; my < rows; my++) {
-        for (let mx = 0; mx < cols; mx++) {
-          if (restartInterval && restartsToGo === 0) {
-            if (readRestartMarker()) insufficient = false;
-            EOBRUN = 0;
-            restartsToGo = restartInterval;
-          }
-          restartsToGo--;
-          if (insufficient) continue;
-          if (EOBRUN > 0) {
-            EOBRUN--;
-            continue;
-          }
-          const o = (my * bpl + mx) * 64;
-          for (let k = Ss; k <= Se; k++) {
+
+  // decode_mcu_AC_refine, for Y.
+  function progressiveACRefine(tbl, Ss, Se, Al) {
+    const cols = Y.bw;
+    const rows = Y.bh;
+    const bpl = mcusX * Y.h;
+    const c = coefs;
+    const p1 = 1 << Al;
+    const m1 = -1 << Al;
+    let EOBRUN = 0;
+    let restartsToGo = restartInterval;
+    for (let my = 0; my < rows; my++) {
+      for (let mx = 0; mx < cols; mx++) {
+        if (restartInterval && restartsToGo === 0) {
+          if (readRestartMarker()) insufficient = false;
+          EOBRUN = 0;
+          restartsToGo = restartInterval;
+        }
+        restartsToGo--;
+        if (insufficient) continue;
+        const o = (my * bpl + mx) * 64;
+        let k = Ss;
+        if (EOBRUN === 0) {
+          for (; k <= Se; k++) {
             let s = huff(tbl);
-            const r = s >> 4;
+            let r = s >> 4;
             s &= 15;
             if (s) {
-              k += r;
-              c[o + NATURAL[k]] = extend(getBits(s), s) << Al;
-            } else if (r === 15) {
-              k += 15;
-            } else {
+              s = getBit() ? p1 : m1;
+            } else if (r !== 15) {
               EOBRUN = 1 << r;
               if (r) EOBRUN += getBits(r);
-              EOBRUN--;
               break;
             }
-          }
-        }
-      }
-    }
-
-    // decode_mcu_AC_refine, for Y.
-    function progressiveACRefine(tbl, Ss, Se, Al) {
-      const cols = Y.bw;
-      const rows = Y.bh;
-      const bpl = mcusX * Y.h;
-      const c = coefs;
-      const p1 = 1 << Al;
-      const m1 = -1 << Al;
-      let EOBRUN = 0;
-      let restartsToGo = restartInterval;
-      for (let my = 0; my < rows; my++) {
-        for (let mx = 0; mx < cols; mx++) {
-          if (restartInterval && restartsToGo === 0) {
-            if (readRestartMarker()) insufficient = false;
-            EOBRUN = 0;
-            restartsToGo = restartInterval;
-          }
-          restartsToGo--;
-          if (insufficient) continue;
-          const o = (my * bpl + mx) * 64;
-          let k = Ss;
-          if (EOBRUN === 0) {
-            for (; k <= Se; k++) {
-              let s = huff(tbl);
-              let r = s >> 4;
-              s &= 15;
-              if (s) {
-                s = getBits(1) ? p1 : m1;
-              } else if (r !== 15) {
-                EOBRUN = 1 << r;
-                if (r) EOBRUN += getBits(r);
-                break;
-              }
-              do {
-                const at = o + NATURAL[k];
-                const coef = c[at];
-                if (coef !== 0) {
-                  if (getBits(1)) {
-                    if ((coef & p1) === 0) c[at] = coef >= 0 ? coef + p1 : coef + m1;
-                  }
-                } else if (--r < 0) {
-                  break;
-                }
-                k++;
-              } while (k <= Se);
-              if (s) c[o + NATURAL[k]] = s;
-            }
-          }
-          if (EOBRUN > 0) {
-            for (; k <= Se; k++) {
+            do {
               const at = o + NATURAL[k];
               const coef = c[at];
               if (coef !== 0) {
-                if (getBits(1)) {
+                if (getBit()) {
                   if ((coef & p1) === 0) c[at] = coef >= 0 ? coef + p1 : coef + m1;
                 }
+              } else if (--r < 0) {
+                break;
+              }
+              k++;
+            } while (k <= Se);
+            if (s) c[o + NATURAL[k]] = s;
+          }
+        }
+        if (EOBRUN > 0) {
+          for (; k <= Se; k++) {
+            const at = o + NATURAL[k];
+            const coef = c[at];
+            if (coef !== 0) {
+              if (getBit()) {
+                if ((coef & p1) === 0) c[at] = coef >= 0 ? coef + p1 : coef + m1;
               }
             }
-            EOBRUN--;
           }
+          EOBRUN--;
         }
       }
     }
+  }
 
-    // jdcoefct.c smoothing_ok(): libjpeg smooths (we refuse) when the
-    // progression leaves any of the first 9 AC coefficients unrefined.
-    function checkSmoothing() {
-      if (!progressive) return;
-      const qpos = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24];
-      let useful = false;
-      for (const c of comps) {
-        if (!c.quant) return;
-        for (const pos of qpos) if (c.quant[pos] === 0) return;
-        if (c.coefBits[0] < 0) return;
-        for (let k = 1; k < 10; k++) if (c.coefBits[k] !== 0) useful = true;
-      }
-      if (useful) fail("unsupported", "progressive JPEG with an incomplete set of scans (libjpeg block smoothing)");
+
+  // jdcoefct.c smoothing_ok(): libjpeg smooths (we refuse) when the
+  // progression leaves any of the first 9 AC coefficients unrefined.
+  function checkSmoothing() {
+    if (!progressive) return;
+    const qpos = [0, 1, 8, 16, 9, 2, 3, 10, 17, 24];
+    let useful = false;
+    for (const c of comps) {
+      if (!c.quant) return;
+      for (const pos of qpos) if (c.quant[pos] === 0) return;
+      if (c.coefBits[0] < 0) return;
+      for (let k = 1; k < 10; k++) if (c.coefBits[k] !== 0) useful = true;
     }
+    if (useful) fail("unsupported", "progressive JPEG with an incomplete set of scans (libjpeg block smoothing)");
+  }
 
-    function outputMultiScan() {
-      checkSmoothing();
-      if (!Y.quant) {
-        luma.fill(128);
-        return;
-      }
-      yQuant = Y.quant;
-      const bpl = mcusX * Y.h;
-      for (let by = 0; by < Y.bh; by++) {
-        for (let bx = 0; bx < Y.bw; bx++) putBlock(coefs, (by * bpl + bx) * coefStride, bx, by);
-      }
+
+  function outputMultiScan() {
+    checkSmoothing();
+    if (!Y.quant) {
+      luma.fill(128);
+      return;
     }
-
-    // read_markers loop.
-    let pos = 2;
-    let pending = -1;
-    try {
-      readMarkers();
-    } catch (error) {
-      if (error !== FINISHED) throw error;
+    yQuant = Y.quant;
+    const bpl = mcusX * Y.h;
+    for (let by = 0; by < Y.bh; by++) {
+      for (let bx = 0; bx < Y.bw; bx++) putBlock(coefs, (by * bpl + bx) * coefStride, bx, by);
     }
-    if (multiScan) outputMultiScan();
-    return { outWidth: outW, outHeight: outH, luma };
+  }
 
-    function readMarkers() {
+
+  function readMarkers() {
     for (;;) {
       let m;
       if (pending >= 0) {
@@ -1520,7 +1552,59 @@ const NciiJpeg = (function () {
       else if ((m >= 0xd0 && m <= 0xd7) || m === 0x01) continue;
       else fail("corrupt", `unknown JPEG marker 0x${m.toString(16)}`);
     }
+  }
+
+  function decodeY(bytes, scale) {
+    d = bytes;
+    denom = scale;
+    n = d.length;
+    S = 8 / denom;
+    finishing = false;
+    qt = [null, null, null, null];
+    dcRaw = [null, null, null, null];
+    acRaw = [null, null, null, null];
+    restartInterval = 0;
+    frame = null;
+    sawJFIF = false;
+    sawAdobe = false;
+    adobeTransform = 0;
+    scans = 0;
+    stdInstalled = false;
+    seg = new Uint8Array(n + 8);
+    segLen = 0;
+    segEOF = false;
+    segMarker = -1;
+    segNext = n;
+    p = 0;
+    availEnd = 0;
+    markerReached = false;
+    insufficient = false;
+    lastMarker = 0;
+    nextRestart = 0;
+    comps = null;
+    maxH = 1;
+    maxV = 1;
+    mcusX = 0;
+    mcusY = 0;
+    Y = null;
+    multiScan = false;
+    progressive = false;
+    outW = 0;
+    outH = 0;
+    luma = null;
+    coefs = null;
+    coefStride = 64;
+    yQuant = null;
+    pos = 2;
+    pending = -1;
+    // read_markers loop.
+    try {
+      readMarkers();
+    } catch (error) {
+      if (error !== FINISHED) throw error;
     }
+    if (multiScan) outputMultiScan();
+    return { outWidth: outW, outHeight: outH, luma };
   }
 
   function decodeLuma(bytes, opts) {
