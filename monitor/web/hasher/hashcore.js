@@ -489,6 +489,25 @@ var NciiHash = (function () {
     return new Csr(A.rows, A.cols, A.ptr, idx, val);
   }
 
+  /** Rows of ascending columns as contiguous runs (start, length, weights padded with 0),
+   * for the tight loops of the crops: the same sums, in the same order. */
+  function runs(A) {
+    return cached("runs:" + A.key, function () {
+      var start = new Int32Array(A.rows), length = new Int32Array(A.rows), widest = 1, r;
+      for (r = 0; r < A.rows; r++) {
+        var from = A.ptr[r], to = A.ptr[r + 1];
+        start[r] = to > from ? A.idx[from] : 0;
+        length[r] = to > from ? A.idx[to - 1] - A.idx[from] + 1 : 0;
+        widest = Math.max(widest, length[r]);
+      }
+      var weights = new Float64Array(A.rows * widest);
+      for (r = 0; r < A.rows; r++) {
+        for (var jj = A.ptr[r]; jj < A.ptr[r + 1]; jj++) weights[r * widest + A.idx[jj] - start[r]] = A.val[jj];
+      }
+      return { start: start, length: length, weights: weights, stride: widest };
+    });
+  }
+
   // ------------------------------------------------------------------ the operators
 
   var cache = {};
@@ -539,7 +558,9 @@ var NciiHash = (function () {
     return cached("grid:" + n, function () {
       if (n <= 0) throw new Error("NciiHash: an empty box has no PDQ grid");
       var box = pdqBox(n);
-      return sortRows(toFloat32(matmat(selectRows(box, pdqKept(n)), box)));
+      var matrix = sortRows(toFloat32(matmat(selectRows(box, pdqKept(n)), box)));
+      matrix.key = "grid:" + n;
+      return matrix;
     });
   }
 
@@ -602,7 +623,9 @@ var NciiHash = (function () {
         }
         ptr[r + 1] = idx.length;
       }
-      return new Csr(outSize, inSize, ptr, Int32Array.from(idx), Float64Array.from(val));
+      var matrix = new Csr(outSize, inSize, ptr, Int32Array.from(idx), Float64Array.from(val));
+      matrix.key = "pm:" + kind + ":" + outSize + ":" + inSize;
+      return matrix;
     });
   }
 
@@ -985,29 +1008,32 @@ var NciiHash = (function () {
       var filtered = bands[key];
       if (!filtered) filtered = bands[key] = filterBand(array, width, top, bottom);
       // PDQ: _grid_matrix(right - left) @ filtered[0][:, left:right].T, then .T
-      var columns = gridMatrix(right - left);
-      var cp = columns.ptr, ci = columns.idx, cv = columns.val, fg = filtered.grid, fl = filtered.lanczos;
-      var r, c, jj, acc, base, end;
+      var columns = runs(gridMatrix(right - left));
+      var fg = filtered.grid, fl = filtered.lanczos, weights = columns.weights, stride = columns.stride;
+      var r, c, t, acc, base, count, wbase;
       for (c = 0; c < 64; c++) {
-        end = cp[c + 1];
+        count = columns.length[c];
+        wbase = c * stride;
         for (r = 0; r < 64; r++) {
           acc = 0;
-          base = r * width + left;
-          for (jj = cp[c]; jj < end; jj++) acc += cv[jj] * fg[base + ci[jj]];
+          base = r * width + left + columns.start[c];
+          for (t = 0; t < count; t++) acc += weights[wbase + t] * fg[base + t];
           grid[r * 64 + c] = acc;
         }
       }
       var pdq = pdqValue(grid);
       hashes.push({ algorithm: "pdq", value: pdq.value, quality: pdq.quality, view: view });
       // pHash: filtered[1][:, left:right] @ pillow_matrix("lanczos", 32, right - left).T
-      var lz = pillowMatrix("lanczos", 32, right - left);
-      var lp = lz.ptr, li = lz.idx, lv = lz.val;
+      var lz = runs(pillowMatrix("lanczos", 32, right - left));
+      weights = lz.weights;
+      stride = lz.stride;
       for (r = 0; r < 32; r++) {
-        base = r * width + left;
         for (c = 0; c < 32; c++) {
           acc = 0;
-          end = lp[c + 1];
-          for (jj = lp[c]; jj < end; jj++) acc += lv[jj] * fl[base + li[jj]];
+          count = lz.length[c];
+          wbase = c * stride;
+          base = r * width + left + lz.start[c];
+          for (t = 0; t < count; t++) acc += weights[wbase + t] * fl[base + t];
           var v = Math.floor(acc + 0.5);
           small[r * 32 + c] = v < 0 ? 0 : v > 255 ? 255 : v;
         }
