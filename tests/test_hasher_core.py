@@ -301,3 +301,38 @@ def test_rules_versions_are_the_ported_ones(page: Any) -> None:
         "dhash": ALGORITHMS["dhash"].version,
         "rule": DecisionRule.version,
     }
+
+
+def test_pillow_steps_match_pillow(page: Any) -> None:
+    """The ported Pillow steps, bit for bit: Image.reduce (Reduce.c's integer rounding and
+    its special cases), resize(LANCZOS) to the two sizes the hashes use (22-bit fixed
+    point, and Pillow 13's choice of which pass runs first), rotate(BILINEAR) of mode "F"."""
+    from monitor.hashing.rule import _turn
+
+    rng = np.random.default_rng(21)
+    script = """([op, data, width, height, a, b]) => {
+        const I = NciiHash._internal;
+        if (op === "reduce") return Array.from(I.reduce8(fromB64(data), width, height, a).data);
+        if (op === "resize") return Array.from(I.resizeLanczos8(fromB64(data), width, height, a, b));
+        const bytes = fromB64(data);
+        return Array.from(I.rotateF(new Float32Array(bytes.buffer), width, height, a));
+    }"""
+
+    def run(op: str, array: np.ndarray, a: float, b: int = 0) -> np.ndarray:
+        data = base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()
+        height, width = array.shape
+        return np.array(page.evaluate(script, [op, data, width, height, a, b]))
+
+    for _ in range(40):
+        width, height = (int(v) for v in rng.integers(1, 300, 2))
+        pixels = rng.integers(0, 256, (height, width), dtype=np.uint8)
+        for size in ((32, 32), (9, 8)):
+            expected = np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+            assert (run("resize", pixels, *size).reshape(expected.shape) == expected).all()
+        factor = int(rng.integers(2, 9))
+        expected = np.asarray(Image.fromarray(pixels).reduce(factor))
+        assert (run("reduce", pixels, factor).reshape(expected.shape) == expected).all()
+    for angle in (-7.25, 3.75):
+        pixels = rng.integers(0, 256, (57, 83)).astype(np.float32)
+        expected = _turn(pixels, angle)
+        assert (run("rotate", pixels, angle).reshape(expected.shape) == expected).all()
