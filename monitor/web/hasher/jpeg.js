@@ -26,12 +26,20 @@
  * upsample it), and progressive files whose scans leave low AC coefficients
  * unrefined (libjpeg would apply its block smoothing).
  *
- * Known approximations: libjpeg-turbo's SIMD IDCTs saturate where the C code
- * wraps, so for pathological coefficient values (never produced by an encoder
- * from real pixels) the result can differ from Pillow's; and where a
- * single-scan file is cut within a few bytes of its end, whether Pillow raises
- * depends on libjpeg's read-ahead (the slow path is modelled here, not the fast
- * path), so the accept/reject decision can differ in that narrow band.
+ * Errors (Error with .kind): "empty" (no bytes), "not_image" (Pillow's
+ * Image.open would not identify it), "corrupt" (Pillow's load() or
+ * exif_transpose would raise: truncated data, broken markers...),
+ * "too_many_pixels" (from the SOF header, before anything is decoded),
+ * "unsupported" (above).
+ *
+ * Known approximations: Pillow's libjpeg-turbo uses SIMD IDCTs for 8x8, 4x4 and
+ * 2x2 output; they work in 16-bit lanes and saturate where the C code wraps.
+ * This file models that (16-bit dequantization and first pass, saturated
+ * output) but not every 16-bit intermediate of the assembly, so blocks of
+ * absurd coefficients (corrupt data, never an encoder's output from pixels)
+ * might still differ. Where a single-scan file is cut within a few bytes of the
+ * end of its entropy-coded data, whether Pillow raises depends on libjpeg's
+ * read-ahead (its slow path is modelled here, not its fast path).
  */
 
 const NciiJpeg = (function () {
