@@ -843,7 +843,7 @@ def demo(ctx: click.Context, serve: bool) -> None:
 
 
 # The operators' commands (schedules, runs, the scheduler daemon, workers) live apart.
-from monitor import cli_ops, cli_privacy, cli_users, cli_web  # noqa: E402, F401
+from monitor import cli_hasher, cli_ops, cli_privacy, cli_users, cli_web  # noqa: E402, F401
 
 if __name__ == "__main__":  # pragma: no cover
     main()

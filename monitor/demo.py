@@ -20,7 +20,17 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from monitor import alerts, cases, hashes, recipients, review, sites, takedowns, tracking
+from monitor import (
+    alerts,
+    cases,
+    hasherpage,
+    hashes,
+    recipients,
+    review,
+    sites,
+    takedowns,
+    tracking,
+)
 from monitor.app import App, bootstrap
 from monitor.config import Config
 from monitor.db import Database, upgrade
@@ -94,6 +104,16 @@ def run_demo(serve: bool = False) -> int:
             f"  added {added.added} hashes from {added.files} photos"
             " (PDQ, pHash and dHash of each; PDQ and pHash of 693 crops and fills of each;"
             " PDQ of six slight turns of each)"
+        )
+
+        page_file = config.var_dir / "hashing-page.html"
+        step(out, f"monitor hasher page --case {case_id} --out {page_file}")
+        body, _csp = hasherpage.case_page(app, case_id)
+        page_file.write_text(body, encoding="utf-8")
+        out.print(
+            f"  the page on which she would hash her photos herself, offline: open {page_file}"
+            " in a browser (its file imports with `monitor hashes import`)",
+            markup=False,
         )
 
         sample = build_sample_site(PHOTOS, include_slow=False)
@@ -182,6 +202,7 @@ def serve_web(out: Console, app: App, config: Config, site_url: str) -> None:
             f"\nThe web app is at {web.url}/ — sign in as {DEMO_ACCOUNT}"
             f" with the password {password}\n(an account with every role: admin, analyst,"
             " operator; it lasts as long as this demo database).\n"
+            f"The victim's hashing page (it works offline): {web.url}/hasher.html\n"
             f"The sample site stays up at {site_url} and the scheduler runs here (Run now"
             " crawls it). Ctrl-C to stop. In another terminal, the CLI on the same database:\n"
             f"  export MONITOR_DATABASE_URL={config.database_url}"

@@ -46,6 +46,8 @@ PAGE_SCRIPTS = ("i18n.js", "sha256.js", "page.js")
 class PageOptions:
     max_pixels: int
     max_bytes: int
+    #: The largest hash-list file an import takes: more photos are saved as several files.
+    max_list_bytes: int
     #: (token, key) of a page made for one case; None: the generic, unsigned page.
     signing: tuple[str, bytes] | None = None
     #: What the file's ``origin`` says.
@@ -85,6 +87,7 @@ def build_page(options: PageOptions) -> tuple[str, str]:
     config: dict[str, Any] = {
         "maxPixels": options.max_pixels,
         "maxBytes": options.max_bytes,
+        "maxListBytes": options.max_list_bytes,
         "origin": options.origin,
         "signing": None,
     }
@@ -118,7 +121,10 @@ def case_page(app: App, case_id: int) -> tuple[str, str]:
 
 
 def _options(app: App, signing: tuple[str, bytes] | None = None) -> PageOptions:
+    from monitor.hashes import MAX_LIST_BYTES
+
     return PageOptions(
+        max_list_bytes=MAX_LIST_BYTES,
         max_pixels=app.config.max_image_pixels,
         max_bytes=app.config.max_image_bytes,
         signing=signing,

@@ -45,6 +45,7 @@ var NciiStrings = {
     },
     saved: function (n, files) { return "Saved " + files + " (" + n + " fingerprints)."; },
     cleared: "Everything was removed from this page.",
+    severalFiles: function (n) { return "That is a lot of photos for one file: save each of these " + n + " files and send them all."; },
   },
   es: {
     title: "Crea una lista privada de huellas de tus fotos",
@@ -90,6 +91,7 @@ var NciiStrings = {
     },
     saved: function (n, files) { return "Guardado " + files + " (" + n + " huellas)."; },
     cleared: "Se quitó todo de esta página.",
+    severalFiles: function (n) { return "Son muchas fotos para un solo archivo: guarda cada uno de estos " + n + " archivos y envíalos todos."; },
   },
 };
 if (typeof module !== "undefined") module.exports = NciiStrings;

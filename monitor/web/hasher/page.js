@@ -267,23 +267,47 @@
     return JSON.stringify(value);
   }
 
-  function entries(withNames) {
+  /* The entries of each photo ready, photo by photo ("group" is set per file). */
+  function photos(withNames) {
     var out = [];
-    var group = 0;
     items.forEach(function (item) {
       if (item.state !== "done") return;
-      item.result.views.forEach(function (view) {
-        var entry = { algorithm: view.algorithm, hash: view.value, view: view.view, group: group };
+      var entries = item.result.views.map(function (view) {
+        var entry = { algorithm: view.algorithm, hash: view.value, view: view.view };
         if (view.quality !== null && view.quality !== undefined) entry.quality = view.quality;
-        if (withNames) entry.label = item.name;
-        out.push(entry);
+        return entry;
       });
-      var md5 = { algorithm: "md5", hash: item.result.md5, view: "original", group: group };
-      if (withNames) md5.label = item.name;
-      out.push(md5);
-      group++;
+      entries.push({ algorithm: "md5", hash: item.result.md5, view: "original" });
+      if (withNames) entries.forEach(function (entry) { entry.label = item.name; });
+      out.push(entries);
     });
     return out;
+  }
+
+  /* Photos packed into files that each stay under the size an import takes. */
+  function parts(all) {
+    var limit = config.maxListBytes - 4096; // room for the header and the seal
+    var out = [[]];
+    var size = 0;
+    all.forEach(function (entries) {
+      var bytes = entries.reduce(function (n, e) { return n + JSON.stringify(e).length + 12; }, 0);
+      if (size + bytes > limit && out[out.length - 1].length) {
+        out.push([]);
+        size = 0;
+      }
+      out[out.length - 1].push(entries);
+      size += bytes;
+    });
+    return out.map(function (part) {
+      var hashes = [];
+      part.forEach(function (entries, group) {
+        entries.forEach(function (entry) {
+          entry.group = group;
+          hashes.push(entry);
+        });
+      });
+      return hashes;
+    });
   }
 
   /* The file: top-level keys first, then one entry per line. */
@@ -309,27 +333,44 @@
     });
   }
 
+  function download(text, name) {
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    link.download = name;
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
+  }
+
   $("save").addEventListener("click", function () {
-    var now = new Date();
-    var document_ = {
-      format: FORMAT,
-      version: 2,
-      origin: config.origin,
-      exported_at: now.toISOString().replace(/\.\d+Z$/, "Z"),
-      hashing: rules,
-      hashes: entries($("with-names").checked),
-    };
-    seal(document_).then(function (sealed) {
-      var name = "hash-list-" + sealed.exported_at.slice(0, 10) + ".json";
-      var blob = new Blob([serialise(sealed)], { type: "application/json" });
-      var link = document.createElement("a");
-      link.href = URL.createObjectURL(blob);
-      link.download = name;
-      document.body.appendChild(link);
-      link.click();
-      link.remove();
-      setTimeout(function () { URL.revokeObjectURL(link.href); }, 60000);
-      $("summary").textContent = strings().saved(sealed.hashes.length, name);
+    var stamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    var files = parts(photos($("with-names").checked));
+    var list = $("parts");
+    list.textContent = "";
+    Promise.all(files.map(function (hashes) {
+      return seal({
+        format: FORMAT, version: 2, origin: config.origin, exported_at: stamp,
+        hashing: rules, hashes: hashes,
+      });
+    })).then(function (sealed) {
+      var base = "hash-list-" + stamp.slice(0, 10);
+      if (sealed.length === 1) {
+        download(serialise(sealed[0]), base + ".json");
+        $("summary").textContent = strings().saved(sealed[0].hashes.length, base + ".json");
+        return;
+      }
+      // Too many photos for one file: one button per file (browsers hold back a burst
+      // of downloads started by one click).
+      $("summary").textContent = strings().severalFiles(sealed.length);
+      sealed.forEach(function (document_, index) {
+        var name = base + "-" + (index + 1) + "-of-" + sealed.length + ".json";
+        var button = document.createElement("button");
+        button.type = "button";
+        button.textContent = name;
+        button.addEventListener("click", function () { download(serialise(document_), name); });
+        list.appendChild(button);
+      });
     });
   });
 
