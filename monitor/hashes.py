@@ -269,6 +269,13 @@ def import_hash_bytes(
         parsed = read_hash_list(raw, known_bits())
     except HashListError as exc:
         raise BadHashList(f"{name}: {exc}", exc.line) from exc
+    if not parsed.hashes:
+        # Not one entry could be read: as good as no hash list at all.
+        first, more = parsed.rejected[0], len(parsed.rejected) - 1
+        raise BadHashList(
+            f"{name}: no hash could be read; {first}" + (f" (and {more} more)" if more else ""),
+            first.number,
+        )
     check = exchange.SignatureCheck("unsigned")
     if parsed.document is not None:
         try:

@@ -572,6 +572,9 @@ def test_structural_problems_refuse_the_whole_file(env: Env) -> None:
     ]:
         with pytest.raises(BadHashList, match=fragment):
             import_hash_bytes(app, case_id, raw, "f")
+    # Not one entry readable: refused as a whole, naming the first.
+    with pytest.raises(BadHashList, match="f: no hash could be read; line 1: unknown algorithm"):
+        import_hash_bytes(app, case_id, b"not a hash list\n" * 3, "f")
     assert count_hashes(app, case_id) == {}
 
 
