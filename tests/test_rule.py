@@ -460,3 +460,16 @@ def test_fast_path_agrees_with_decide_on_random_hashes(rule: DecisionRule) -> No
     slow = np.array([[rule.matches(r, q) for r in refs] for q in queries])
     assert (matrix == slow).all()
     assert 0 < matrix.sum() < matrix.size
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 40), (40, 1), (2, 3)])
+def test_a_sliver_of_an_image_is_enrolled_without_turns(
+    rule: DecisionRule, size: tuple[int, int]
+) -> None:
+    # No upright box survives a turn of a 1-px-wide image: its turns are left out (they
+    # raised IndexError, and `monitor hashes add` stopped at such a file).
+    data = io.BytesIO()
+    Image.new("L", size, 90).save(data, "PNG")
+    views = rule.reference_views(decode_image(data.getvalue(), max_pixels=10**6))
+    assert [v.view for v in views if v.view.startswith("turn:")] == []
+    assert {v.value.algorithm for v in views} >= {"phash", "dhash"}

@@ -470,6 +470,8 @@ class DecisionRule:
         for angle in REFERENCE_TURNS:
             turned = _turn(work, angle)
             w, h = _inscribed(width, height, np.radians(abs(angle)))
+            if w < 1 or h < 1:  # a sliver (1 px wide): no upright box survives the turn
+                continue
             left, top = (width - w) // 2, (height - h) // 2
             bits, quality = pdq_from_grid(_box_grid(turned, (left, top, left + w, top + h)))
             hashes.append(QueryHash(_pdq(bits, quality), f"turn:{angle:+g}"))

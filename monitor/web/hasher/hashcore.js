@@ -1091,6 +1091,7 @@ var NciiHash = (function () {
       var angle = REFERENCE_TURNS[t];
       var turned = rotateF(work, w, h, angle);
       var box = inscribed(w, h, Math.abs(angle) * (Math.PI / 180));
+      if (box[0] < 1 || box[1] < 1) continue; // a sliver: no upright box survives the turn
       var left = Math.floor((w - box[0]) / 2), top = Math.floor((h - box[1]) / 2);
       var pdq = pdqValue(boxGrid(turned, w, left, top, left + box[0], top + box[1]));
       hashes.push({ algorithm: "pdq", value: pdq.value, quality: pdq.quality, view: turnName(angle) });
