@@ -221,6 +221,7 @@ def test_an_analyst_opens_a_case_watches_a_site_reviews_and_drafts_a_notice(
     case_id = int(re.search(r"/cases/(\d+)", page.url)[1])  # type: ignore[index]
     page.goto(f"{site.url}/cases/{case_id}/hashes")
     page.set_input_files("input[name=file]", str(hash_file))
+    page.check("input[name=trust_once]")  # signed by the other installation's key
     page.click("button:has-text('Import')")
     assert re.search(r"Imported \d+ hashes", page.inner_text("main")), page.inner_text("main")
     assert "pdq" in page.inner_text("main")

@@ -272,10 +272,12 @@ def hashes_upload(
         return _hashes_page(
             request, ctx, case_id, status_code=400, error=str(exc), error_line=exc.line
         )
-    if not report.rejected and not report.notes:
+    if not report.rejected:
+        notes = "".join(f" {note[:1].upper()}{note[1:]}." for note in report.notes)
         return back(
             f"/cases/{case_id}/hashes",
-            done=f"Imported {report.added} hashes ({report.duplicates} already in the case).",
+            done=f"Imported {report.added} hashes ({report.duplicates} already in the case)."
+            + notes,
         )
     return _hashes_page(request, ctx, case_id, report=report, report_lines=report.lines())
 
