@@ -456,6 +456,7 @@ def test_the_web_app_serves_both_pages(web: Any) -> None:
     case_id = add_case(web.app, "Victim", email="v@example.org")
     assert web.get(f"/cases/{case_id}/hasher.html").status_code == 303  # to the login page
     web.sign_in("analyst")
+    assert f'href="/cases/{case_id}/hasher.html"' in web.get(f"/cases/{case_id}/hashes").text
     first = web.get(f"/cases/{case_id}/hasher.html")
     second = web.get(f"/cases/{case_id}/hasher.html")
     assert first.status_code == second.status_code == 200
