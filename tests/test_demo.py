@@ -41,6 +41,10 @@ def test_the_demo_closes_the_loop(tmp_path: Path) -> None:
     assert "notice 1: removed" in out
     assert re.search(r"draft .*\n.*sent .*\n.*removed +recheck", out)
     assert (tmp_path / "var" / "demo.db").exists()
+    # The page she would hash her photos on, made for the demo case (sealed with its key).
+    page = tmp_path / "var" / "hashing-page.html"
+    assert f"monitor hasher page --case 1 --out {page}" in out
+    assert page.read_text().startswith("<!DOCTYPE html>") and '"keyId"' in page.read_text()
 
 
 def test_from_the_demo_database_an_analyst_closes_the_loop_with_the_cli(tmp_path: Path) -> None:
