@@ -246,3 +246,28 @@ def sqlite_web(sqlite_env: Env) -> Iterator[Any]:
     client = Web(sqlite_env.app)
     yield client
     client.client.close()
+
+
+# --------------------------------------------------------------------------- Chromium
+
+#: Debian's chromium, driven by Playwright through its executable path (nothing downloaded).
+CHROMIUM = os.environ.get("MONITOR_TEST_CHROMIUM", "/usr/bin/chromium")
+#: Chromium's own calls home are switched off; anything else not on loopback fails the test.
+ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-features=Translate,OptimizationHints,MediaRouter",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """A headless Chromium for the module's tests (Playwright's browser object)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()

@@ -26,27 +26,8 @@ from monitor.scheduler import start_scheduler_thread
 from monitor.users import add_user
 from monitor.web.server import Background, serve_in_background
 
-CHROMIUM = os.environ.get("MONITOR_TEST_CHROMIUM", "/usr/bin/chromium")
 SHOTS = Path(os.environ.get("MONITOR_SCREENSHOTS") or ROOT / "var" / "screenshots")
 PASSWORD = "correct-horse-battery-staple"
-#: Chromium's own calls home are switched off; anything else not on loopback fails the test.
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-features=Translate,OptimizationHints,MediaRouter",
-]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
 
 
 class Site:

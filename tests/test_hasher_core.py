@@ -15,7 +15,6 @@ Run with ``-s`` to see the measured agreement and timings.
 from __future__ import annotations
 
 import base64
-import os
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -34,13 +33,7 @@ from monitor.hashing.decode import _prepare, decode_image
 from monitor.hashing.resample import fit
 from monitor.hashing.rule import DecisionRule
 
-CHROMIUM = os.environ.get("MONITOR_TEST_CHROMIUM", "/usr/bin/chromium")
 HASHCORE = ROOT / "monitor" / "web" / "hasher" / "hashcore.js"
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-features=Translate,OptimizationHints,MediaRouter",
-]  # fmt: skip
 MAX_PIXELS = 200_000_000
 
 #: Measured bounds (Hamming distance, JS against Python) per view kind. hashcore.js rounds
@@ -138,25 +131,19 @@ def _kind(view: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context()
-        outside: list[str] = []
-        context.route("**/*", lambda route: (outside.append(route.request.url), route.abort()))
-        tab = context.new_page()
-        tab.set_content("<!doctype html><title>hashcore</title>")
-        tab.add_script_tag(content=HASHCORE.read_text())
-        tab.evaluate(
-            """() => { window.fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); }"""
-        )
-        yield tab
-        assert not outside, f"the page asked the network for {outside}"
-        browser.close()
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    outside: list[str] = []
+    context.route("**/*", lambda route: (outside.append(route.request.url), route.abort()))
+    tab = context.new_page()
+    tab.set_content("<!doctype html><title>hashcore</title>")
+    tab.add_script_tag(content=HASHCORE.read_text())
+    tab.evaluate(
+        """() => { window.fromB64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0)); }"""
+    )
+    yield tab
+    assert not outside, f"the page asked the network for {outside}"
+    context.close()
 
 
 def _run_js(page: Any, case: Case, call: str = "referenceViews") -> tuple[Any, float]:

@@ -14,13 +14,11 @@ import base64
 import functools
 import io
 import json
-import os
 import random
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,12 +30,6 @@ from monitor.hashing.decode import ImageRejected, decode_image
 from monitor.hashing.resample import fit
 
 JPEG_JS = ROOT / "monitor" / "web" / "hasher" / "jpeg.js"
-CHROMIUM = os.environ.get("MONITOR_TEST_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-features=Translate,OptimizationHints,MediaRouter",
-]  # fmt: skip
 MAX_PIXELS = 50_000_000
 
 #: Decodes a list of base64 JPEGs; returns, for each, the luma (base64) or the error.
@@ -64,26 +56,20 @@ DECODE_MANY = """([items, maxPixels, source]) => {
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+def page(chromium: Any) -> Iterator[Any]:
+    context = chromium.new_context()
+    outside: list[str] = []
 
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context()
-        outside: list[str] = []
+    def guard(route: Any) -> None:  # the page needs no request at all
+        outside.append(route.request.url)
+        route.abort()
 
-        def guard(route: Any) -> None:  # the page needs no request at all
-            outside.append(route.request.url)
-            route.abort()
-
-        context.route("**/*", guard)
-        page = context.new_page()
-        page.add_script_tag(content=JPEG_JS.read_text())
-        yield page
-        browser.close()
-        assert outside == []
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.add_script_tag(content=JPEG_JS.read_text())
+    yield page
+    context.close()
+    assert outside == []
 
 
 def run(page: Any, images: list[bytes], *, max_pixels: int = MAX_PIXELS, source: str | None = None):

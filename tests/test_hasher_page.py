@@ -16,7 +16,6 @@ import json
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ import pytest
 from conftest import CASE_PHOTOS, LOOPBACK, PHOTOS, Env, LocalServer
 from PIL import Image
 from sqlalchemy import select
-from test_browser import ARGS, CHROMIUM
 
 from monitor import hasherpage
 from monitor.cases import add_case
@@ -38,18 +36,6 @@ from monitor.samplesite import SiteServer
 #: some 32,000 differed by 2 bits in tests/test_hasher_core.py).
 PLAIN_BOUND = {"pdq": 0, "phash": 0, "dhash": 0}
 VIEW_BOUND = {"pdq": 2, "phash": 2}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: `make test` installs Debian's chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
 
 
 class Page:
@@ -204,7 +190,7 @@ def kind(view: str) -> str:
 
 
 def test_the_page_hashes_as_monitor_hashes_add_does(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
     env = sqlite_env
     case_id = add_case(env.app, "Victim", email="v@example.org")
@@ -213,7 +199,7 @@ def test_the_page_hashes_as_monitor_hashes_add_does(
         adding = pool.submit(
             env.cli, "hashes", "add", str(case_id), *map(str, photos), check=True, timeout=400
         )
-        page = Page(browser, write_page(env.app, tmp_path).as_uri())
+        page = Page(chromium, write_page(env.app, tmp_path).as_uri())
         page.pick(photos)
         added = adding.result()
     assert f"from {len(photos)} files" in added.stdout, added.stdout
@@ -272,14 +258,14 @@ def test_the_page_hashes_as_monitor_hashes_add_does(
 
 
 def test_no_request_leaves_the_page_after_it_has_loaded(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
     body, csp = hasherpage.generic_page(sqlite_env.app)
     served = LocalServer(lambda path: (200, body.encode(), {"Content-Security-Policy": csp}))
     url = f"http://127.0.0.1:{served.port}"
     try:
         # Served, online: the page is one request, and nothing follows it.
-        page = Page(browser, url + "/hasher.html", offline=False)
+        page = Page(chromium, url + "/hasher.html", offline=False)
         page.pick(photos[:6])
         page.save()
         assert served.requests == ["/hasher.html"], served.requests
@@ -295,7 +281,7 @@ def test_no_request_leaves_the_page_after_it_has_loaded(
     finally:
         served.close()
     # From a file on disk, with the network off from the moment it has loaded.
-    page = Page(browser, write_page(sqlite_env.app, tmp_path).as_uri(), offline=True)
+    page = Page(chromium, write_page(sqlite_env.app, tmp_path).as_uri(), offline=True)
     page.pick(photos[:6])
     _text, document = page.save()
     assert len({e["group"] for e in document["hashes"]}) == 6
@@ -304,9 +290,9 @@ def test_no_request_leaves_the_page_after_it_has_loaded(
 
 
 def test_the_saved_file_holds_hashes_only(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
-    page = Page(browser, write_page(sqlite_env.app, tmp_path).as_uri())
+    page = Page(chromium, write_page(sqlite_env.app, tmp_path).as_uri())
     page.pick(photos[:4])
     user_agent = page.page.evaluate("navigator.userAgent")
     text, document = page.save(names=False)
@@ -329,9 +315,9 @@ def test_the_saved_file_holds_hashes_only(
 
 
 def test_thumbnails_stay_on_her_screen_and_blurred_unless_she_asks(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
-    page = Page(browser, write_page(sqlite_env.app, tmp_path).as_uri())
+    page = Page(chromium, write_page(sqlite_env.app, tmp_path).as_uri())
     page.pick(photos[:3])
     sources = page.page.eval_on_selector_all("#items img", "imgs => imgs.map(i => i.src)")
     assert len(sources) == 3 and all(s.startswith("blob:") for s in sources), sources
@@ -345,7 +331,7 @@ def test_thumbnails_stay_on_her_screen_and_blurred_unless_she_asks(
 
 
 def test_folders_and_bad_files(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
     folder = tmp_path / "phone" / "DCIM"
     folder.mkdir(parents=True)
@@ -358,7 +344,7 @@ def test_folders_and_bad_files(
     heic = io.BytesIO(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic")
     (folder / "IMG_0001.HEIC").write_bytes(heic.getvalue())
     (folder / "again.jpg").write_bytes(photos[0].read_bytes())  # the same photo twice
-    page = Page(browser, write_page(sqlite_env.app, tmp_path).as_uri())
+    page = Page(chromium, write_page(sqlite_env.app, tmp_path).as_uri())
     page.pick([tmp_path / "phone"], selector="#folder", expect=8)
     states = page.states()
     assert ".thumbnails" not in states
@@ -375,10 +361,10 @@ def test_folders_and_bad_files(
 
 
 def test_spanish_and_english(
-    browser: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
+    chromium: Any, sqlite_env: Env, photos: list[Path], tmp_path: Path
 ) -> None:
     uri = write_page(sqlite_env.app, tmp_path).as_uri()
-    page = Page(browser, uri + "#es")
+    page = Page(chromium, uri + "#es")
     assert page.page.evaluate("document.documentElement.lang") == "es"
     assert page.page.text_content("h1") == "Crea una lista privada de huellas de tus fotos"
     page.pick(photos[:2] + [tmp_path / "hashing-page.html"])
@@ -401,13 +387,13 @@ def test_spanish_and_english(
 
 
 def test_her_file_imports_into_her_case_and_the_crawl_finds_the_copies(
-    browser: Any, sqlite_env: Env, server: SiteServer, tmp_path: Path
+    chromium: Any, sqlite_env: Env, server: SiteServer, tmp_path: Path
 ) -> None:
     env = sqlite_env
     env.vars["MONITOR_ALLOWED_ADDRESSES"] = LOOPBACK
     case_id = add_case(env.app, "Victim", email="v@example.org")
     other = add_case(env.app, "Someone else", email="w@example.org")
-    page = Page(browser, write_page(env.app, tmp_path, case_id).as_uri())
+    page = Page(chromium, write_page(env.app, tmp_path, case_id).as_uri())
     assert "made for your case" in page.page.text_content("#signed")
     page.pick([PHOTOS / f"{name}.jpg" for name in CASE_PHOTOS])
     text, document = page.save(names=True)
@@ -487,7 +473,7 @@ def test_monitor_hasher_page_writes_the_file(sqlite_env: Env, tmp_path: Path) ->
 
 
 def test_many_photos_are_saved_as_several_files_that_each_import(
-    browser: Any, sqlite_env: Env, tmp_path: Path
+    chromium: Any, sqlite_env: Env, tmp_path: Path
 ) -> None:
     # About 160 kB of hashes a photo: a limit of 400 kB holds two photos a file.
     options = hasherpage.PageOptions(
@@ -495,7 +481,7 @@ def test_many_photos_are_saved_as_several_files_that_each_import(
     )
     path = tmp_path / "page.html"
     path.write_text(hasherpage.build_page(options)[0], encoding="utf-8")
-    page = Page(browser, path.as_uri())
+    page = Page(chromium, path.as_uri())
     page.pick([PHOTOS / f"{name}.jpg" for name in CASE_PHOTOS])
     page.page.click("#save")
     names = page.page.eval_on_selector_all("#parts button", "bs => bs.map(b => b.textContent)")
