@@ -251,7 +251,8 @@ def hashes_import(
 ) -> None:
     """Import a hash list: this tool's JSON (signed or not), StopNCII's or ThreatExchange's
     JSON, 'TYPE HEX' lines, CSV or bare PDQ lines. Bad entries are rejected one by one
-    and listed; exit status 1 when nothing was imported."""
+    and listed; exit status 1 when nothing was imported and something was rejected (a
+    file already imported, every hash already in the case, exits 0)."""
     from monitor import hashes
 
     report = hashes.import_hash_file(
@@ -259,7 +260,7 @@ def hashes_import(
     )
     for line in report.lines():
         click.echo(line)
-    if report.added == 0:
+    if report.added == 0 and report.rejected:
         ctx.exit(1)
 
 

@@ -615,6 +615,14 @@ def test_cli_keys_and_import_report(sqlite_env: Env, tmp_path: Path) -> None:
         "  entry 5: StopNCII signal type 'VideoTMK' is not a hash this tool uses",
         f"1 MD5 hashes {_not_matched()}",
     ]
+    # Again: nothing new, nothing refused but what was refused before... exit 1, since
+    # entries were rejected and none imported; a file of hashes all in the case exits 0.
+    again = env.cli("hashes", "import", case_id, str(path))
+    assert again.returncode == 1 and "imported 0 hashes (3 already in the case)" in again.stdout
+    clean = tmp_path / "clean.txt"
+    clean.write_text(PDQ_A + "\n")
+    twice = env.cli("hashes", "import", case_id, str(clean))
+    assert twice.returncode == 0 and "imported 0 hashes (1 already in the case)" in twice.stdout
     exported = env.cli("hashes", "export", case_id, "--format", "pdq")
     assert exported.stdout.splitlines() == [
         PDQ_A,
