@@ -229,13 +229,6 @@ class ImportReport:
         }
 
 
-def import_hash_list(app: App, case_id: int, path: Path) -> tuple[int, int]:
-    """Import a hash-list file; all or nothing (``strict``). Returns (added, duplicates);
-    ``import_hash_file`` returns the whole report."""
-    report = import_hash_file(app, case_id, path, strict=True)
-    return report.added, report.duplicates
-
-
 def import_hash_file(
     app: App, case_id: int, path: Path, *, strict: bool = False, trust_once: bool = False
 ) -> ImportReport:
@@ -432,14 +425,6 @@ def _existing(session: Session, case_id: int) -> dict[tuple[str, str], tuple[int
         )
     )
     return {(algorithm, value): (entry_id, version) for algorithm, value, entry_id, version in rows}
-
-
-def export_hash_list(
-    app: App, case_id: int, *, format: str = "ncii-monitor", labels: bool = False
-) -> str:
-    """The case's hash list as text in ``format`` (``EXPORT_FORMATS``); audit-logged.
-    See ``export_hashes``."""
-    return export_hashes(app, case_id, format=format, labels=labels).text
 
 
 def export_hashes(

@@ -113,7 +113,7 @@ def hash_list_of(tmp_path: Path, photos: list[Path]) -> Path:
         case_id = cases.add_case(other, "elsewhere")
         hashes.hash_files(other, case_id, photos)
         path = tmp_path / "her-hashes.json"
-        path.write_text(hashes.export_hash_list(other, case_id))
+        path.write_text(hashes.export_hashes(other, case_id).text)
         return path
     finally:
         other.close()

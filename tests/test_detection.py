@@ -14,7 +14,7 @@ from monitor.cases import add_case
 from monitor.db.models import Case, HashEntry, Hit, ImageHash
 from monitor.db.models import Image as ImageRow
 from monitor.detection import Detector
-from monitor.hashes import NewHash, hash_files, import_hash_list, store_hashes
+from monitor.hashes import NewHash, hash_files, import_hash_file, store_hashes
 from monitor.hashing import hash_image_bytes
 from monitor.hashing.rule import DecisionRule
 from monitor.recording import Observation, known_image, record_page
@@ -169,9 +169,9 @@ def test_exported_views_and_groups_survive_an_import(env: Env, tmp_path: Path) -
     first = add_case(app, "Export")
     (tmp_path / "a.jpg").write_bytes(jpeg(photo("astronaut")))
     hash_files(app, first, [tmp_path / "a.jpg"])
-    from monitor.hashes import export_hash_list
+    from monitor.hashes import export_hashes
 
-    text = export_hash_list(app, first)
+    text = export_hashes(app, first).text
     document = json.loads(text)
     assert {e.get("group") for e in document["hashes"]} == {0}
     assert "view" not in json.dumps(document) or any(
@@ -179,7 +179,7 @@ def test_exported_views_and_groups_survive_an_import(env: Env, tmp_path: Path) -
     )
     (tmp_path / "list.json").write_text(text)
     second = add_case(app, "Import")
-    added, _ = import_hash_list(app, second, tmp_path / "list.json")
+    added = import_hash_file(app, second, tmp_path / "list.json", strict=True).added
     with app.db.session() as session:
         rows = session.execute(
             select(HashEntry.case_id, HashEntry.view, HashEntry.group_key, HashEntry.value)

@@ -22,7 +22,7 @@ from monitor.cases import add_case
 from monitor.db import Database, upgrade
 from monitor.db.models import HashEntry, ImageHash
 from monitor.detection import Detector
-from monitor.hashes import NewHash, export_hash_list, hash_files, import_hash_list, store_hashes
+from monitor.hashes import NewHash, export_hashes, hash_files, import_hash_file, store_hashes
 from monitor.hashing import (
     ALGORITHMS,
     DEFAULT_ALGORITHMS,
@@ -427,7 +427,7 @@ def test_every_stored_hash_carries_its_rules_version(env: Env, tmp_path: Path) -
     hash_files(app, case_id, [PHOTOS / "rocket.jpg"])  # computed here: the current rules
     text_list = tmp_path / "list.txt"
     text_list.write_text(f"phash {'ab' * 8}\n")  # made elsewhere: it does not say
-    import_hash_list(app, case_id, text_list)
+    import_hash_file(app, case_id, text_list, strict=True)
     assert _entries(app) == [
         ("pdq", current["pdq"], "file"),
         ("phash", current["phash"], "file"),
@@ -436,7 +436,7 @@ def test_every_stored_hash_carries_its_rules_version(env: Env, tmp_path: Path) -
         ("phash", FOREIGN_RULES, "import"),
     ]
     # Our export says which rules made each hash, and an import keeps it.
-    exported = json.loads(export_hash_list(app, case_id))
+    exported = json.loads(export_hashes(app, case_id).text)
     exported["hashes"] = [h for h in exported["hashes"] if "view" not in h]  # plain ones
     assert [h["rules_version"] for h in exported["hashes"]] == [
         current["pdq"],
@@ -450,7 +450,8 @@ def test_every_stored_hash_carries_its_rules_version(env: Env, tmp_path: Path) -
     again = tmp_path / "export.json"
     again.write_text(json.dumps(exported))
     other = add_case(app, "Copy")
-    assert import_hash_list(app, other, again) == (5, 0)
+    report = import_hash_file(app, other, again, strict=True)
+    assert (report.added, report.duplicates) == (5, 0)
     with app.db.session() as session:
         versions = session.scalars(
             select(HashEntry.rules_version).where(HashEntry.case_id == other).order_by(HashEntry.id)

@@ -37,7 +37,7 @@ from monitor.db.models import (
     utcnow,
 )
 from monitor.errors import InvalidInput
-from monitor.hashes import NewHash, export_hash_list, store_hashes
+from monitor.hashes import NewHash, export_hashes, store_hashes
 
 NAME, EMAIL, NOTES = "Ana Victim-Example", "ana.victim@example.org", "met at the helpline, 2026"
 LABEL = "beach photo from Ana's phone"
@@ -175,7 +175,7 @@ def test_keys_retire_refuses_while_values_need_an_old_key(sqlite_env: Env) -> No
 def test_a_hash_list_alone_does_not_say_whose_it_is(sqlite_env: Env) -> None:
     env = sqlite_env
     case_id = a_case(env)
-    exported = export_hash_list(env.app, case_id)
+    exported = export_hashes(env.app, case_id).text
     for secret in (NAME, EMAIL, NOTES, str(case_id) + '"'):
         assert secret not in exported
     assert json.loads(exported)["hashes"][0]["hash"] == "ab" * 32
