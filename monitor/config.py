@@ -51,6 +51,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Images declaring more pixels than this are refused before decoding (decompression bombs).",
     ),
     Setting(
+        "MONITOR_MAX_VIDEO_BYTES",
+        str(64 * 1024 * 1024),
+        "Of a video, at most this many bytes are fetched and hashed (in memory): a longer "
+        "file's start, and its end, with range requests; from a server without ranges it "
+        "is not fetched (counted as too large). 0: videos are not fetched.",
+    ),
+    Setting(
+        "MONITOR_VIDEO_SECONDS",
+        "120",
+        "Seconds one video may take to decode and hash; the frames hashed by then are kept.",
+    ),
+    Setting(
         "MONITOR_MAX_PAGE_BYTES",
         str(10 * 1024 * 1024),
         "HTML pages and sitemaps larger than this many bytes are not downloaded.",
@@ -286,6 +298,8 @@ class Config:
     hash_workers: int = 1  # from_env: every usable core
     max_image_pixels: int = 64_000_000
     max_page_bytes: int = 10 * 1024 * 1024
+    max_video_bytes: int = 64 * 1024 * 1024
+    video_seconds: float = 120.0
     download_timeout: float = 30.0
     dns_timeout: float = 10.0
     user_agent: str = "ncii-monitor/0.1"
@@ -337,6 +351,8 @@ class Config:
             hash_workers=_int(env, "MONITOR_HASH_WORKERS", usable_cores()),
             max_image_pixels=_int(env, "MONITOR_MAX_IMAGE_PIXELS", 64_000_000),
             max_page_bytes=_int(env, "MONITOR_MAX_PAGE_BYTES", 10 * 1024 * 1024),
+            max_video_bytes=max(0, _int(env, "MONITOR_MAX_VIDEO_BYTES", 64 * 1024 * 1024)),
+            video_seconds=_float(env, "MONITOR_VIDEO_SECONDS", 120.0),
             download_timeout=_float(env, "MONITOR_DOWNLOAD_TIMEOUT", 30.0),
             dns_timeout=_float(env, "MONITOR_DNS_TIMEOUT", 10.0),
             user_agent=env.get("MONITOR_USER_AGENT") or "ncii-monitor/0.1",
@@ -397,6 +413,8 @@ class Config:
             "MONITOR_HASH_WORKERS": str(self.hash_workers),
             "MONITOR_MAX_IMAGE_PIXELS": str(self.max_image_pixels),
             "MONITOR_MAX_PAGE_BYTES": str(self.max_page_bytes),
+            "MONITOR_MAX_VIDEO_BYTES": str(self.max_video_bytes),
+            "MONITOR_VIDEO_SECONDS": str(self.video_seconds),
             "MONITOR_DOWNLOAD_TIMEOUT": str(self.download_timeout),
             "MONITOR_DNS_TIMEOUT": str(self.dns_timeout),
             "MONITOR_USER_AGENT": self.user_agent,

@@ -110,6 +110,9 @@ class HashEntry(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     #: PDQ's quality (0-100) of the hash, where known (hashed here, or given by the list).
     quality: Mapped[int | None] = mapped_column(Integer)
+    #: A reference video's sampled frames (algorithm "vpdq"): [[seconds, PDQ hex,
+    #: quality], ...] in time order; ``value`` is then the sha256 of that sequence.
+    frames: Mapped[list[list[Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -207,7 +210,8 @@ apscheduler_jobs = Table(
 
 
 class Image(Base):
-    """Distinct image contents seen by the crawler, by the sha256 of the bytes received."""
+    """Distinct image (or video) contents seen by the crawler, by the sha256 of the bytes
+    received. A video keeps its digests and its sampled frames' hashes, never a pixel."""
 
     __tablename__ = "images"
 
@@ -220,6 +224,12 @@ class Image(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: The decision rule's version that made the stored views (None: plain hashes only).
     views_version: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8), server_default="image")  # image | video
+    #: Videos: the MD5 of the bytes (StopNCII's and ThreatExchange's video hash), the
+    #: duration, and the sampled frames [[seconds, PDQ hex, quality], ...].
+    md5: Mapped[str | None] = mapped_column(String(32), index=True)
+    duration: Mapped[float | None] = mapped_column(Float)
+    frames: Mapped[list[list[Any]] | None] = mapped_column(JSON)
 
 
 class ImageHash(Base):
@@ -291,6 +301,11 @@ class Hit(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Video hits: the matched stretch, in seconds, of the crawled copy and of her video.
+    query_start: Mapped[float | None] = mapped_column(Float)
+    query_end: Mapped[float | None] = mapped_column(Float)
+    ref_start: Mapped[float | None] = mapped_column(Float)
+    ref_end: Mapped[float | None] = mapped_column(Float)
 
 
 class Rejection(Base):
