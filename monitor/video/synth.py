@@ -1,0 +1,380 @@
+"""Videos made from photographs, in memory, for the tests, the sample site and benchmarks.
+
+Real photographs rather than noise or gradients: PDQ is tuned for natural images,
+and a video hash is only tested honestly on frames that look like real footage.
+Each photo becomes one *shot*: a slow "camera move" (Ken Burns: a pan and a zoom,
+different for each shot, chosen by ``seed``), and a hard cut to the next photo,
+which is a scene change. The same arguments always give the same bytes' content
+(the encoders are run single-threaded so that their output does not depend on
+scheduling).
+
+``transform`` re-encodes such a video the way copies found online are altered:
+lower bitrate, another size or frame rate, trimmed, letterboxed, watermarked,
+mirrored, in another codec or container.
+
+Everything stays in memory (``io.BytesIO``): nothing here writes a file.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+__all__ = ["camera_video", "transform"]
+
+#: Encoder options for speed: the fixtures need pictures, not compression efficiency.
+_FAST_OPTIONS: dict[str, dict[str, str]] = {
+    "libx264": {"preset": "veryfast"},
+    "libx265": {"preset": "ultrafast"},
+    "libvpx": {"deadline": "realtime", "cpu-used": "8"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "0"},
+    "libsvtav1": {"preset": "12"},
+}
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One shot's camera move: the crop window's zoom and centre at its start and end."""
+
+    zoom0: float  # crop width as a share of the largest crop of the frame's aspect
+    zoom1: float
+    x0: float  # crop centre, as a share of the room left to move (0..1)
+    y0: float
+    x1: float
+    y1: float
+
+    def window(self, t: float, width: int, height: int, aspect: float) -> tuple[float, ...]:
+        """The crop box (left, top, right, bottom) at ``t`` (0..1 through the shot)."""
+        t = t * t * (3 - 2 * t)  # ease in and out, as a camera operator would
+        zoom = self.zoom0 + (self.zoom1 - self.zoom0) * t
+        cx = self.x0 + (self.x1 - self.x0) * t
+        cy = self.y0 + (self.y1 - self.y0) * t
+        full_w = min(width, height * aspect)
+        w = full_w * zoom
+        h = w / aspect
+        left = (width - w) * cx
+        top = (height - h) * cy
+        return (left, top, left + w, top + h)
+
+
+def _random_move(rng: random.Random) -> _Move:
+    zooms = (rng.uniform(0.72, 0.85), rng.uniform(0.88, 1.0))
+    if rng.random() < 0.5:
+        zooms = zooms[::-1]  # zoom in or out
+    return _Move(
+        zooms[0],
+        zooms[1],
+        rng.uniform(0.1, 0.9),
+        rng.uniform(0.1, 0.9),
+        rng.uniform(0.1, 0.9),
+        rng.uniform(0.1, 0.9),
+    )
+
+
+def _load(photo: Path | Image.Image) -> Image.Image:
+    if isinstance(photo, Image.Image):
+        image = photo
+    else:
+        with Image.open(photo) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    return image.convert("RGB")
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)  # yuv420p wants even dimensions
+
+
+def _rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _stream(
+    output: av.container.OutputContainer,
+    codec: str,
+    fps: float,
+    size: tuple[int, int],
+    bitrate: int | None,
+) -> av.video.stream.VideoStream:
+    stream = output.add_stream(codec, rate=_rate(fps))
+    stream.width, stream.height = _even(size[0]), _even(size[1])
+    stream.pix_fmt = "yuv420p"
+    options = dict(_FAST_OPTIONS.get(codec, {}))
+    if bitrate is not None:
+        stream.bit_rate = bitrate
+        if codec.startswith("libvpx"):
+            options.setdefault("b:v", str(bitrate))
+    elif codec.startswith("libvpx"):
+        options.setdefault("crf", "32")
+        options.setdefault("b:v", "0")
+    stream.options = options
+    stream.codec_context.thread_count = 1  # deterministic output
+    return stream
+
+
+def _yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """RGB (h, w, 3) to planar YUV 4:2:0, BT.601 limited range, as one (h*3/2, w) array.
+
+    Done here rather than by ``VideoFrame.reformat`` (swscale): swscale's converted frames
+    made x264's output vary from run to run by a few bytes (uninitialised padding read,
+    it seems), and the fixtures are to be the same bytes for the same seed."""
+    height, width = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
+    r, g, b = (rgb[:height, :width, i].astype(np.int32) for i in range(3))
+    y = (66 * r + 129 * g + 25 * b + 128 >> 8) + 16
+    # Chroma of each 2x2 block's mean colour.
+    r, g, b = (c.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3)) for c in (r, g, b))
+    u = (-38 * r - 74 * g + 112 * b + 512 >> 10) + 128
+    v = (112 * r - 94 * g - 18 * b + 512 >> 10) + 128
+    planes = (y.ravel(), u.ravel(), v.ravel())
+    return np.concatenate(planes).clip(0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
+
+
+def _mux(
+    frames: Iterator[tuple[np.ndarray, float]],
+    *,
+    codec: str,
+    container: str,
+    fps: float,
+    size: tuple[int, int],
+    bitrate: int | None,
+    faststart: bool,
+) -> bytes:
+    """Encode RGB arrays (each with its time in seconds) into a container, in memory."""
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as output:
+        stream = _stream(output, codec, fps, size, bitrate)
+        time_base = Fraction(1, 90000)
+        last_pts = -1
+        for array, at in frames:
+            frame = av.VideoFrame.from_ndarray(_yuv420p(array), format="yuv420p")
+            pts = max(round(at / time_base), last_pts + 1)
+            frame.pts, frame.time_base = pts, time_base
+            last_pts = pts
+            for packet in stream.encode(frame):
+                output.mux(packet)
+        for packet in stream.encode(None):
+            output.mux(packet)
+    data = buffer.getvalue()
+    return _faststart(data) if faststart and container in ("mp4", "mov") else data
+
+
+def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int, int]]:
+    """ISO BMFF boxes in ``data[start:end]``: (type, offset, header size, box size)."""
+    at = start
+    while at + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, at)
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack_from(">Q", data, at + 8)
+            header = 16
+        elif size == 0:
+            size = end - at
+        if size < header or at + size > end:
+            raise ValueError(f"bad box {kind!r} at {at}")
+        yield kind, at, header, size
+        at += size
+
+
+def _shift_chunk_offsets(moov: bytearray, start: int, end: int, shift: int) -> None:
+    """Add ``shift`` to every chunk offset (stco, co64) under ``moov[start:end]``."""
+    for kind, at, header, size in _boxes(bytes(moov), start, end):
+        body = at + header
+        if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+            _shift_chunk_offsets(moov, body, at + size, shift)
+        elif kind in (b"stco", b"co64"):
+            (count,) = struct.unpack_from(">I", moov, body + 4)
+            wide = kind == b"co64"
+            fmt, width = (">Q", 8) if wide else (">I", 4)
+            for i in range(count):
+                where = body + 8 + i * width
+                (offset,) = struct.unpack_from(fmt, moov, where)
+                struct.pack_into(fmt, moov, where, offset + shift)
+
+
+def _faststart(data: bytes) -> bytes:
+    """The MP4 with its ``moov`` box moved before ``mdat`` (what ``movflags=+faststart``
+    does; FFmpeg's own pass reopens the output by name, which a BytesIO has not)."""
+    boxes = list(_boxes(data, 0, len(data)))
+    kinds = [kind for kind, *_ in boxes]
+    if b"moov" not in kinds or b"mdat" not in kinds or kinds.index(b"moov") < kinds.index(b"mdat"):
+        return data
+    _, moov_at, _, moov_size = boxes[kinds.index(b"moov")]
+    moov = bytearray(data[moov_at : moov_at + moov_size])
+    _shift_chunk_offsets(moov, 8, len(moov), moov_size)
+    first_media = boxes[kinds.index(b"mdat")][1]
+    rest = data[first_media:moov_at] + data[moov_at + moov_size :]
+    return data[:first_media] + bytes(moov) + rest
+
+
+def camera_video(
+    photos: Sequence[Path | Image.Image],
+    *,
+    seconds: float,
+    fps: float = 25,
+    size: tuple[int, int] = (640, 360),
+    codec: str = "libx264",
+    container: str = "mp4",
+    bitrate: int | None = None,
+    seed: int = 0,
+    shot_seconds: float | None = None,
+    faststart: bool = False,
+) -> bytes:
+    """A video of ``seconds`` made of camera moves over ``photos``, one shot each, in turn.
+
+    Shots last ``shot_seconds`` (by default the length divided evenly among the photos;
+    when shorter, the photos come round again with a new move). Cuts fall at multiples of
+    the shot length. ``bitrate`` None leaves the encoder's quality default (x264: crf 23).
+    """
+    if not photos:
+        raise ValueError("camera_video needs at least one photo")
+    if seconds <= 0 or fps <= 0:
+        raise ValueError("seconds and fps must be positive")
+    width, height = _even(size[0]), _even(size[1])
+    aspect = width / height
+    shot = shot_seconds if shot_seconds is not None else seconds / len(photos)
+    count = max(1, round(seconds * fps))
+    rng = random.Random(seed)
+    images = [_load(p) for p in photos]
+    moves: list[_Move] = []
+
+    def generate() -> Iterator[tuple[np.ndarray, float]]:
+        for i in range(count):
+            at = i / fps
+            index = min(int(at / shot), count)  # shot number
+            while len(moves) <= index:
+                moves.append(_random_move(rng))
+            image = images[index % len(images)]
+            within = (at - index * shot) / shot
+            box = moves[index].window(min(max(within, 0.0), 1.0), *image.size, aspect)
+            picture = image.resize((width, height), Image.Resampling.BILINEAR, box=box)
+            yield np.asarray(picture), at
+
+    return _mux(
+        generate(),
+        codec=codec,
+        container=container,
+        fps=fps,
+        size=(width, height),
+        bitrate=bitrate,
+        faststart=faststart,
+    )
+
+
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizes
+        return ImageFont.load_default()
+
+
+def _watermark(picture: Image.Image, text: str) -> Image.Image:
+    """``text`` in the bottom-right corner, white at 60% opacity on a darker band."""
+    base = picture.convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    font = _font(max(10, base.height // 14))
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    margin = max(4, base.height // 40)
+    x = base.width - (right - left) - 2 * margin
+    y = base.height - (bottom - top) - 2 * margin
+    draw.rectangle(
+        (x - margin, y - margin, base.width - margin, base.height - margin), (0, 0, 0, 70)
+    )
+    draw.text((x - left, y - top), text, font=font, fill=(255, 255, 255, 150))
+    return Image.alpha_composite(base, layer).convert("RGB")
+
+
+def transform(
+    data: bytes,
+    *,
+    bitrate: int | None = None,
+    size: tuple[int, int] | None = None,
+    fps: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    letterbox: float | None = None,
+    watermark: str | None = None,
+    flip: bool = False,
+    codec: str = "libx264",
+    container: str = "mp4",
+    faststart: bool = False,
+) -> bytes:
+    """``data`` decoded and re-encoded, altered as a copy found online might be.
+
+    ``start``/``end`` trim (seconds of the original; the copy starts at 0). ``fps``
+    resamples in time: each output frame shows the latest original frame at its time.
+    ``letterbox`` is the share of the height given to black bars (half at the top, half
+    at the bottom), the picture squeezed into the rest, the frame size kept (the
+    picture keeps its full width, as a 16:9 frame carrying wider footage would).
+    """
+    with av.open(io.BytesIO(data), "r") as source:
+        video = source.streams.video[0]
+        video.codec_context.thread_count = 1
+        rate = video.average_rate or video.guessed_rate or Fraction(25)
+        out_fps = fps if fps is not None else float(rate)
+        width = video.codec_context.width
+        height = video.codec_context.height
+        out_size = (_even(size[0]), _even(size[1])) if size is not None else (width, height)
+        begin = start or 0.0
+
+        def decoded() -> Iterator[tuple[Image.Image, float]]:
+            for frame in source.decode(video):
+                if frame.pts is None:
+                    continue
+                yield frame.to_image(), float(frame.pts * frame.time_base)
+
+        def altered(picture: Image.Image) -> np.ndarray:
+            if flip:
+                picture = ImageOps.mirror(picture)
+            if picture.size != out_size:
+                picture = picture.resize(out_size, Image.Resampling.BICUBIC)
+            if letterbox:
+                bar = round(out_size[1] * letterbox / 2)
+                inner = picture.resize(
+                    (out_size[0], out_size[1] - 2 * bar), Image.Resampling.BICUBIC
+                )
+                picture = Image.new("RGB", out_size, (0, 0, 0))
+                picture.paste(inner, (0, bar))
+            if watermark:
+                picture = _watermark(picture, watermark)
+            return np.asarray(picture)
+
+        def generate() -> Iterator[tuple[np.ndarray, float]]:
+            if fps is None:  # keep every frame, at its own time
+                for picture, at in decoded():
+                    if at < begin - 1e-6 or (end is not None and at >= end):
+                        continue
+                    yield altered(picture), at - begin
+                return
+            step = 1.0 / fps
+            n = 0
+            previous: Image.Image | None = None
+            for picture, at in decoded():
+                # Emit every output time that this frame's predecessor covers.
+                while previous is not None and begin + n * step < at - 1e-6:
+                    if end is not None and begin + n * step >= end:
+                        return
+                    yield altered(previous), n * step
+                    n += 1
+                previous = picture
+            if previous is not None and (end is None or begin + n * step < end):
+                yield altered(previous), n * step
+
+        return _mux(
+            generate(),
+            codec=codec,
+            container=container,
+            fps=out_fps,
+            size=out_size,
+            bitrate=bitrate,
+            faststart=faststart,
+        )
