@@ -12,6 +12,13 @@ every reason to be awkward), so the rules are: never raise, stay linear in
 the size of the input, and account for every reference we drop in
 ``Extraction.skipped`` so an operator can tell "no images" from "images we
 could not use".
+
+Videos are found by the same walk (``<video>``, ``<source>``, og:video,
+twitter:player:stream, links to video files and HLS/DASH playlists, lazy
+attributes) and returned in ``Extraction.videos``, with their own cap and
+their own skip counts in ``Extraction.video_skipped`` (keys start with
+"video_", so they can share a namespace with the image reasons).  A video's
+poster is an image and stays in ``images``.
 """
 
 from __future__ import annotations
@@ -34,12 +41,19 @@ __all__ = [
     "SKIP_REASONS",
     "SOURCES",
     "SVG_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "VIDEO_KINDS",
+    "VIDEO_SKIP_REASONS",
+    "VIDEO_SOURCES",
     "Extraction",
     "ImageRef",
+    "VideoRef",
     "extract_css_urls",
     "extract_images",
     "looks_like_image_url",
+    "looks_like_video_url",
     "parse_srcset",
+    "video_kind",
 ]
 
 # --- Public constants --------------------------------------------------------
@@ -107,6 +121,84 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 )  # fmt: skip
 SVG_EXTENSIONS: frozenset[str] = frozenset({"svg", "svgz"})
 
+# --- Videos ----------------------------------------------------------------------
+
+# How the page referenced a video (VideoRef.source).  LAZY, PRELOAD and
+# LINK_HREF mean what they mean for images.
+VIDEO_SRC = "video-src"  # <video src>
+VIDEO_SOURCE = "video-source"  # <video><source src>
+OG_VIDEO = "og-video"  # og:video, og:video:url, og:video:secure_url
+TWITTER_PLAYER_STREAM = "twitter-player-stream"  # twitter:player:stream (not twitter:player)
+LINK_VIDEO_SRC = "link-video-src"  # <link rel="video_src">
+MICRODATA_CONTENT_URL = "microdata-content-url"  # itemprop="contentUrl" naming a video file
+
+VIDEO_SOURCES: tuple[str, ...] = (
+    VIDEO_SRC,
+    VIDEO_SOURCE,
+    LAZY,
+    OG_VIDEO,
+    TWITTER_PLAYER_STREAM,
+    LINK_VIDEO_SRC,
+    PRELOAD,
+    LINK_HREF,
+    MICRODATA_CONTENT_URL,
+)
+
+# What a VideoRef points at: a video file, an HLS playlist or a DASH manifest.
+VIDEO_FILE = "file"
+VIDEO_HLS = "hls"
+VIDEO_DASH = "dash"
+VIDEO_KINDS: tuple[str, ...] = (VIDEO_FILE, VIDEO_HLS, VIDEO_DASH)
+
+# Why a video reference was not returned (Extraction.video_skipped).
+VIDEO_SKIP_DATA_URL = "video_data_url"  # inline data: video
+VIDEO_SKIP_BLOB_URL = "video_blob_url"  # blob: URL of a script-fed (MSE) player
+VIDEO_SKIP_UNSUPPORTED_SCHEME = "video_unsupported_scheme"  # file:, javascript:, rtmp:, ...
+VIDEO_SKIP_INVALID_URL = "video_invalid_url"
+VIDEO_SKIP_TOO_LONG_URL = "video_too_long_url"
+VIDEO_SKIP_PLAYER_PAGE = "video_player_page"  # og:video etc. naming an HTML/Flash player
+VIDEO_SKIP_OVER_LIMIT = "video_over_limit"  # a new unique video after max_videos were found
+
+VIDEO_SKIP_REASONS: tuple[str, ...] = (
+    VIDEO_SKIP_DATA_URL,
+    VIDEO_SKIP_BLOB_URL,
+    VIDEO_SKIP_UNSUPPORTED_SCHEME,
+    VIDEO_SKIP_INVALID_URL,
+    VIDEO_SKIP_TOO_LONG_URL,
+    VIDEO_SKIP_PLAYER_PAGE,
+    VIDEO_SKIP_OVER_LIMIT,
+)
+_VIDEO_REASON_FOR = {
+    SKIP_DATA_URL: VIDEO_SKIP_DATA_URL,
+    SKIP_UNSUPPORTED_SCHEME: VIDEO_SKIP_UNSUPPORTED_SCHEME,
+    SKIP_INVALID_URL: VIDEO_SKIP_INVALID_URL,
+    SKIP_TOO_LONG_URL: VIDEO_SKIP_TOO_LONG_URL,
+}
+
+# Container formats PyAV/FFmpeg reads.  "ts" is left out: on the web a .ts link
+# is as likely TypeScript as one MPEG-TS segment (segments come from playlists).
+# "ogg" is left out too: it is nearly always audio.
+VIDEO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        "mp4", "m4v", "webm", "mov", "qt", "mkv", "ogv", "avi", "wmv", "asf",
+        "flv", "f4v", "3gp", "3g2", "mpg", "mpeg", "m2ts", "mts",
+    }
+)  # fmt: skip
+HLS_EXTENSIONS: frozenset[str] = frozenset({"m3u8"})
+DASH_EXTENSIONS: frozenset[str] = frozenset({"mpd"})
+HLS_TYPES: frozenset[str] = frozenset(
+    {"application/x-mpegurl", "application/vnd.apple.mpegurl", "audio/mpegurl", "audio/x-mpegurl"}
+)
+DASH_TYPES: frozenset[str] = frozenset({"application/dash+xml"})
+# Declared types of a player page rather than a video.
+_PLAYER_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/x-shockwave-flash"})
+# Declared types that are media, but not video (a <source> of these is no video).
+_NON_VIDEO_TOP_TYPES = frozenset({"audio", "image", "text", "font", "model"})
+# Extensions of pages: an untyped og:video that ends so is a player page.
+_PAGE_EXTENSIONS = frozenset(
+    {"html", "htm", "xhtml", "shtml", "php", "asp", "aspx", "jsp", "cfm", "cgi", "swf"}
+)
+
 # --- Element and attribute tables ----------------------------------------------
 
 # Attributes used by lazy-loading libraries (lazysizes, lozad, WordPress
@@ -167,10 +259,21 @@ class ImageRef:
     source: str  # one of SOURCES: how the page referenced it (first form seen wins)
 
 
+@dataclass(frozen=True)
+class VideoRef:
+    url: str  # absolute http(s) URL, fragment removed, whitespace stripped
+    source: str  # one of VIDEO_SOURCES (first form seen wins)
+    kind: str = VIDEO_FILE  # one of VIDEO_KINDS: file, hls or dash (from the first form seen)
+
+
 @dataclass
 class Extraction:
     images: list[ImageRef] = field(default_factory=list)  # unique by url, document order
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> count, non-zero only
+    videos: list[VideoRef] = field(default_factory=list)  # unique by url, document order
+    # VIDEO_SKIP_REASONS -> count, non-zero only; separate from ``skipped`` so the
+    # image accounting (and what it promises: keys from SKIP_REASONS) is unchanged.
+    video_skipped: dict[str, int] = field(default_factory=dict)
 
 
 # --- Small URL helpers ---------------------------------------------------------
@@ -205,6 +308,76 @@ def looks_like_image_url(url: str) -> bool:
     Query string and fragment are ignored: ``/a.JPG?w=100#x`` looks like an image.
     """
     return _path_extension(url) in IMAGE_EXTENSIONS
+
+
+def looks_like_video_url(url: str) -> bool:
+    """True if the URL's path ends with a video file or HLS/DASH playlist extension.
+
+    ``/v/clip.MP4?token=1`` and ``/live/index.m3u8`` look like videos;
+    ``/watch?v=1`` and ``/embed/1`` do not.  Never raises.
+    """
+    ext = _path_extension(url)
+    return ext in VIDEO_EXTENSIONS or ext in HLS_EXTENSIONS or ext in DASH_EXTENSIONS
+
+
+def _mime(type_: str | None) -> str:
+    """A declared MIME type without parameters, lower case ("" if none)."""
+    if not type_:
+        return ""
+    return type_.partition(";")[0].strip(_HTML_WHITESPACE).lower()
+
+
+def video_kind(url: str, type: str | None = None) -> str:
+    """The kind of video ``url`` is: "hls", "dash" or "file".
+
+    From the declared MIME ``type`` if it names a playlist format, else from
+    the URL's extension (.m3u8, .mpd).  Never raises.
+    """
+    mime = _mime(type)
+    if mime in HLS_TYPES:
+        return VIDEO_HLS
+    if mime in DASH_TYPES:
+        return VIDEO_DASH
+    ext = _path_extension(url)
+    if ext in HLS_EXTENSIONS:
+        return VIDEO_HLS
+    if ext in DASH_EXTENSIONS:
+        return VIDEO_DASH
+    return VIDEO_FILE
+
+
+def _type_class(mime: str) -> str:
+    """'video', 'player', 'other' (audio, image, ...) or '' (none or unknown)."""
+    if not mime:
+        return ""
+    if mime.startswith("video/") or mime in HLS_TYPES or mime in DASH_TYPES:
+        return "video"
+    if mime in _PLAYER_TYPES:
+        return "player"
+    if mime.partition("/")[0] in _NON_VIDEO_TOP_TYPES:
+        return "other"
+    return ""
+
+
+def _looks_like_player_page(url: str) -> bool:
+    """An untyped og:video-style URL that is a page (``/embed/1``, ``watch.php``)."""
+    if _path_extension(url) in _PAGE_EXTENSIONS:
+        return True
+    path = url.partition("?")[0].partition("#")[0].lower()
+    return "/embed" in path or "/player" in path or "/iframe" in path
+
+
+def _video_link_like(value: str) -> bool:
+    """Filter for references that may point at anything (<a href>, lazy attrs on divs)."""
+    if value[:5].lower() == "data:":
+        return value[5:11].lower() == "video/"
+    return looks_like_video_url(value)
+
+
+def _not_image_like(value: str) -> bool:
+    """Filter for lazy attributes of <video> and its <source>s: what is not an image
+    (those go to the image path) is a video."""
+    return not _image_like(value)
 
 
 def _is_svg(url: str) -> bool:
@@ -547,9 +720,10 @@ _OVER_LIMIT_PREFIX = "\x00"
 class _Collector:
     """Accumulates images and skip counts while the document is walked."""
 
-    def __init__(self, resolver: _Resolver, max_images: int) -> None:
+    def __init__(self, resolver: _Resolver, max_images: int, max_videos: int = 100) -> None:
         self.resolver = resolver
         self.max_images = max(0, max_images)
+        self.videos = _VideoCollector(resolver, max_videos)
         self.images: list[ImageRef] = []
         self.skipped: Counter[str] = Counter()
         self._seen: set[str] = set()
@@ -632,7 +806,158 @@ class _Collector:
                 self.add(url, source, accept, times)
 
     def result(self) -> Extraction:
-        return Extraction(images=self.images, skipped=dict(self.skipped))
+        self.videos.flush_meta()
+        return Extraction(
+            images=self.images,
+            skipped=dict(self.skipped),
+            videos=self.videos.videos,
+            video_skipped=dict(self.videos.skipped),
+        )
+
+
+# Outcome of classifying one video reference: (url, skip reason, kind).
+_VideoOutcome = tuple["str | None", "str | None", str]
+_VIDEO_IGNORE: _VideoOutcome = (None, None, VIDEO_FILE)
+
+# og:video structured properties: a root starts a video, the others describe it.
+_OG_VIDEO_ROOTS = frozenset({"og:video", "og:video:url"})
+_OG_VIDEO_SECURE_URL = "og:video:secure_url"
+_OG_VIDEO_TYPE = "og:video:type"
+_TWITTER_STREAM = "twitter:player:stream"
+_TWITTER_STREAM_TYPE = "twitter:player:stream:content_type"
+
+
+class _MetaVideo:
+    """One og:video (or twitter:player:stream) and its properties, read from
+    consecutive <meta> tags; decided when its type can no longer change."""
+
+    __slots__ = ("keys", "source", "type", "urls")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.urls: list[str] = []
+        self.keys: set[str] = set()
+        self.type: str | None = None
+
+
+class _VideoCollector:
+    """Accumulates videos and their skip counts (the video half of _Collector)."""
+
+    def __init__(self, resolver: _Resolver, max_videos: int) -> None:
+        self.resolver = resolver
+        self.max_videos = max(0, max_videos)
+        self.videos: list[VideoRef] = []
+        self.skipped: Counter[str] = Counter()
+        self._seen: set[str] = set()
+        self._over_limit: set[str] = set()
+        self._outcomes: dict[tuple[str, Callable[[str], bool] | None, str], _VideoOutcome] = {}
+        # Open og:video / twitter:player:stream groups, by source.
+        self.pending: dict[str, _MetaVideo] = {}
+
+    def add(
+        self,
+        raw: str | None,
+        source: str,
+        accept: Callable[[str], bool] | None = None,
+        mime: str = "",
+    ) -> None:
+        """Record one video reference; ``accept`` filters what counts as a video
+        reference at all (None: everything does), ``mime`` is its declared type."""
+        if not raw:
+            return
+        key = (raw, accept, mime)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            outcome = self._outcomes[key] = self._classify(raw, accept, mime)
+        url, reason, kind = outcome
+        if reason is not None:
+            self.skipped[reason] += 1
+        elif url is None or url in self._seen:
+            pass  # not a video reference, or already found (first form seen wins)
+        elif len(self.videos) < self.max_videos:
+            self._seen.add(url)
+            self.videos.append(VideoRef(url, source, kind))
+        elif url not in self._over_limit:
+            self._over_limit.add(url)
+            self.skipped[VIDEO_SKIP_OVER_LIMIT] += 1
+
+    def _classify(self, raw: str, accept: Callable[[str], bool] | None, mime: str) -> _VideoOutcome:
+        value = _clean_reference(raw)
+        if not value or value[0] == "#":
+            return _VIDEO_IGNORE
+        if accept is not None and not accept(value):
+            return _VIDEO_IGNORE
+        value = value.partition("#")[0]  # media fragments ("#t=10") included
+        if value[:5].lower() == "blob:":
+            return None, VIDEO_SKIP_BLOB_URL, VIDEO_FILE
+        if len(self.videos) >= self.max_videos:
+            # As for images: past the cap a reference is known by its text only.
+            reason = _precheck(value, self.resolver.max_url_length)
+            if reason:
+                return None, _VIDEO_REASON_FOR[reason], VIDEO_FILE
+            return _OVER_LIMIT_PREFIX + value, None, VIDEO_FILE
+        url, reason = self.resolver.resolve(value)
+        if url is None:
+            return None, _VIDEO_REASON_FOR.get(reason or "", VIDEO_SKIP_INVALID_URL), VIDEO_FILE
+        return url, None, video_kind(url, mime)
+
+    # og:video and twitter:player:stream ----------------------------------------
+
+    def meta(self, name: str, content: str | None) -> bool:
+        """Read one <meta> property; True if it was a video property."""
+        if name in _OG_VIDEO_ROOTS or name == _OG_VIDEO_SECURE_URL:
+            group = self._group(OG_VIDEO, name, root=name in _OG_VIDEO_ROOTS)
+            if content:
+                group.urls.append(content)
+        elif name == _OG_VIDEO_TYPE:
+            self._group(OG_VIDEO, name, root=False).type = content or ""
+        elif name == _TWITTER_STREAM:
+            group = self._group(TWITTER_PLAYER_STREAM, name, root=True)
+            if content:
+                group.urls.append(content)
+        elif name == _TWITTER_STREAM_TYPE:
+            self._group(TWITTER_PLAYER_STREAM, name, root=False).type = content or ""
+        else:
+            return False
+        return True
+
+    def _group(self, source: str, key: str, root: bool) -> _MetaVideo:
+        """The video ``key`` describes: the open one, or a new one when ``key``
+        cannot belong to it (a second og:video, or a root after the type)."""
+        group = self.pending.get(source)
+        if group is not None and (key in group.keys or (root and group.type is not None)):
+            self._decide(group)
+            group = None
+        if group is None:
+            group = self.pending[source] = _MetaVideo(source)
+        group.keys.add(key)
+        return group
+
+    def flush_meta(self) -> None:
+        """Decide every open og:video: called at any element but a <meta>, and at the end."""
+        if self.pending:
+            for group in self.pending.values():
+                self._decide(group)
+            self.pending.clear()
+
+    def _decide(self, group: _MetaVideo) -> None:
+        mime = _mime(group.type)
+        kind = _type_class(mime)
+        if kind == "other":
+            return  # e.g. audio/mpeg: not a video, so not a skipped one either
+        player = False  # one og:video is one video: a player page is counted once
+        for raw in group.urls:
+            value = _clean_reference(raw)
+            if not value or value[0] == "#":
+                continue
+            if kind == "player" or (
+                kind == "" and not looks_like_video_url(value) and _looks_like_player_page(value)
+            ):
+                player = True
+            else:
+                self.add(raw, group.source, None, mime)
+        if player:
+            self.skipped[VIDEO_SKIP_PLAYER_PAGE] += 1
 
 
 # --- Per-element rules ------------------------------------------------------------
@@ -647,6 +972,7 @@ def _handle_element(
     which decides what its attributes mean.
     """
     get = attrs.get
+    _handle_video(tag, attrs, container, out.videos)
     lazy_accept: Callable[[str], bool] | None = None  # None: any URL is an image
     if tag == "img":
         out.add(get("src"), IMG_SRC)
@@ -681,6 +1007,85 @@ def _handle_element(
     style = get("style")
     if style:
         out.add_css(style, CSS_STYLE_ATTR, _css_image_like)
+
+
+# Lazy attributes that hold a video's URL.  On <video> (and its <source>s) any
+# non-image URL in them is a video; elsewhere only a video-looking URL is.
+VIDEO_LAZY_ATTRS: tuple[str, ...] = LAZY_URL_ATTRS + (
+    "data-video",
+    "data-video-src",
+    "data-video-url",
+    "data-mp4",
+    "data-webm",
+    "data-hls",
+    "data-dash",
+    "data-stream",
+)
+_VIDEO_LAZY_ATTRS = frozenset(VIDEO_LAZY_ATTRS)
+# Attributes that may make an element a video reference, for a cheap first test.
+_VIDEO_TAGS = frozenset({"video", "source", "a", "meta", "link"})
+
+
+def _handle_video(
+    tag: str, attrs: Mapping[str, str], container: str | None, videos: _VideoCollector
+) -> None:
+    """The video discovery rules for one start tag (posters are images: not here)."""
+    if videos.pending and tag != "meta":
+        videos.flush_meta()
+    get = attrs.get
+    in_video = False
+    if tag in _VIDEO_TAGS:
+        if tag == "video":
+            in_video = True
+            videos.add(get("src"), VIDEO_SRC)
+        elif tag == "source":
+            if container != "video":
+                return  # <audio>/<picture> sources, or a stray <source>: no video
+            mime = _mime(get("type"))
+            if _type_class(mime) in ("other", "player"):
+                return  # <source type="audio/mp4"> inside a <video>: not a video
+            in_video = True
+            videos.add(get("src"), VIDEO_SOURCE, None, mime)
+        elif tag == "a":
+            mime = _mime(get("type"))
+            videos.add(
+                get("href"),
+                LINK_HREF,
+                None if _type_class(mime) == "video" else _video_link_like,
+                mime,
+            )
+        elif tag == "meta":
+            _handle_video_meta(get, videos)
+        else:  # link
+            _handle_video_link(get, videos)
+    if not _VIDEO_LAZY_ATTRS.isdisjoint(attrs.keys()):
+        accept = _not_image_like if in_video else _video_link_like
+        for name in VIDEO_LAZY_ATTRS:
+            videos.add(get(name), LAZY, accept)
+
+
+def _handle_video_meta(get: Callable[[str], str | None], videos: _VideoCollector) -> None:
+    for key in ("property", "name"):
+        name = (get(key) or "").strip(_HTML_WHITESPACE).lower()
+        if name and videos.meta(name, get("content")):
+            return
+    if (get("itemprop") or "").strip(_HTML_WHITESPACE) == "contentUrl":
+        # schema.org VideoObject microdata; contentUrl also names images and audio.
+        videos.add(get("content"), MICRODATA_CONTENT_URL, _video_link_like)
+
+
+def _handle_video_link(get: Callable[[str], str | None], videos: _VideoCollector) -> None:
+    rel = (get("rel") or "").lower().split()
+    if "video_src" in rel:  # the old Facebook convention, often a Flash player
+        href = _clean_reference(get("href") or "")
+        if href and not looks_like_video_url(href) and _looks_like_player_page(href):
+            videos.skipped[VIDEO_SKIP_PLAYER_PAGE] += 1
+        else:
+            videos.add(href, LINK_VIDEO_SRC)
+    if "preload" in rel and (get("as") or "").strip(_HTML_WHITESPACE).lower() == "video":
+        videos.add(get("href"), PRELOAD, None, _mime(get("type")))
+    if (get("itemprop") or "").strip(_HTML_WHITESPACE) == "contentUrl":
+        videos.add(get("href"), MICRODATA_CONTENT_URL, _video_link_like)
 
 
 def _handle_meta(get: Callable[[str], str | None], out: _Collector) -> None:
@@ -910,6 +1315,7 @@ def extract_images(
     *,
     max_images: int = 5000,
     max_url_length: int = 4096,
+    max_videos: int = 100,
 ) -> Extraction:
     """All images referenced by an HTML document, as absolute http(s) URLs.
 
@@ -918,6 +1324,9 @@ def extract_images(
     BOM or <meta> charset, else UTF-8 with replacement.  Never raises on
     malformed input.  At most ``max_images`` unique images are returned; the
     rest are counted in ``skipped["over_limit"]``.
+
+    Videos referenced by the document are in ``videos`` (at most
+    ``max_videos``; the rest counted in ``video_skipped["video_over_limit"]``).
     """
     text = _decode(bytes(html)) if isinstance(html, (bytes, bytearray, memoryview)) else html
     if not text or not text.strip():
@@ -946,7 +1355,7 @@ def extract_images(
         if base is not None:  # an unusable <base> (javascript:, garbage) is ignored
             resolver = _Resolver(base, max_url_length)
 
-    out = _Collector(resolver, max_images)
+    out = _Collector(resolver, max_images, max_videos)
     for tag, attrs, container, body in events:
         if body is not None:
             out.add_css(body, CSS_STYLE_BLOCK, _css_image_like)
