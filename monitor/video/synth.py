@@ -4,9 +4,9 @@ Real photographs rather than noise or gradients: PDQ is tuned for natural images
 and a video hash is only tested honestly on frames that look like real footage.
 Each photo becomes one *shot*: a slow "camera move" (Ken Burns: a pan and a zoom,
 different for each shot, chosen by ``seed``), and a hard cut to the next photo,
-which is a scene change. The same arguments always give the same bytes' content
-(the encoders are run single-threaded so that their output does not depend on
-scheduling).
+which is a scene change. The same arguments give the same bytes (with the default,
+fast, encoder options: the encoders run single-threaded, and x264 without its
+macroblock tree, which varied its output between runs).
 
 ``transform`` re-encodes such a video the way copies found online are altered:
 lower bitrate, another size or frame rate, trimmed, letterboxed, watermarked,
@@ -20,7 +20,7 @@ from __future__ import annotations
 import io
 import random
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +33,9 @@ __all__ = ["camera_video", "transform"]
 
 #: Encoder options for speed: the fixtures need pictures, not compression efficiency.
 _FAST_OPTIONS: dict[str, dict[str, str]] = {
-    "libx264": {"preset": "veryfast"},
+    # Without macroblock-tree rate control: with it, x264 (single-threaded even) gave
+    # outputs that differed by a few bytes between runs of the same frames.
+    "libx264": {"preset": "veryfast", "x264-params": "mbtree=0"},
     "libx265": {"preset": "ultrafast"},
     "libvpx": {"deadline": "realtime", "cpu-used": "8"},
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "row-mt": "0"},
@@ -104,11 +106,14 @@ def _stream(
     fps: float,
     size: tuple[int, int],
     bitrate: int | None,
+    encoder_options: Mapping[str, str] | None = None,
 ) -> av.video.stream.VideoStream:
     stream = output.add_stream(codec, rate=_rate(fps))
     stream.width, stream.height = _even(size[0]), _even(size[1])
     stream.pix_fmt = "yuv420p"
-    options = dict(_FAST_OPTIONS.get(codec, {}))
+    options = (
+        dict(_FAST_OPTIONS.get(codec, {})) if encoder_options is None else dict(encoder_options)
+    )
     if bitrate is not None:
         stream.bit_rate = bitrate
         if codec.startswith("libvpx"):
@@ -124,9 +129,8 @@ def _stream(
 def _yuv420p(rgb: np.ndarray) -> np.ndarray:
     """RGB (h, w, 3) to planar YUV 4:2:0, BT.601 limited range, as one (h*3/2, w) array.
 
-    Done here rather than by ``VideoFrame.reformat`` (swscale): swscale's converted frames
-    made x264's output vary from run to run by a few bytes (uninitialised padding read,
-    it seems), and the fixtures are to be the same bytes for the same seed."""
+    Done here rather than by ``VideoFrame.reformat`` (swscale), so that the frames given
+    to the encoder are exactly the same from run to run, whatever the build's SIMD."""
     height, width = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
     r, g, b = (rgb[:height, :width, i].astype(np.int32) for i in range(3))
     y = (66 * r + 129 * g + 25 * b + 128 >> 8) + 16
@@ -147,11 +151,12 @@ def _mux(
     size: tuple[int, int],
     bitrate: int | None,
     faststart: bool,
+    encoder_options: Mapping[str, str] | None = None,
 ) -> bytes:
     """Encode RGB arrays (each with its time in seconds) into a container, in memory."""
     buffer = io.BytesIO()
     with av.open(buffer, "w", format=container) as output:
-        stream = _stream(output, codec, fps, size, bitrate)
+        stream = _stream(output, codec, fps, size, bitrate, encoder_options)
         time_base = Fraction(1, 90000)
         last_pts = -1
         for array, at in frames:
@@ -227,12 +232,15 @@ def camera_video(
     seed: int = 0,
     shot_seconds: float | None = None,
     faststart: bool = False,
+    encoder_options: Mapping[str, str] | None = None,
 ) -> bytes:
     """A video of ``seconds`` made of camera moves over ``photos``, one shot each, in turn.
 
     Shots last ``shot_seconds`` (by default the length divided evenly among the photos;
     when shorter, the photos come round again with a new move). Cuts fall at multiples of
     the shot length. ``bitrate`` None leaves the encoder's quality default (x264: crf 23).
+    ``encoder_options`` replace the fast presets used by default (``{}``: the encoder's
+    own defaults, e.g. x264's preset medium, as a benchmark wants).
     """
     if not photos:
         raise ValueError("camera_video needs at least one photo")
@@ -266,6 +274,7 @@ def camera_video(
         size=(width, height),
         bitrate=bitrate,
         faststart=faststart,
+        encoder_options=encoder_options,
     )
 
 
