@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.python.failure import Failure
 
 from crawler.errors import ImageSkipped, classify
-from crawler.items import ImageResult, PageItem, PageStateItem
+from crawler.items import ImageResult, PageItem, PageStateItem, VideoResult
 from crawler.mediacache import DEFAULT_LIMIT, RecentResults
 from crawler.runtime import Runtime, runtime
 from monitor.hashing import ImageRejected
@@ -297,7 +297,8 @@ class PageStatePipeline:
     async def process_item(self, item: Any, spider: Any = None) -> Any:
         if not isinstance(item, PageStateItem):
             return item
-        if item.page.image_urls and not await self.pages.wait(item.page.url):
+        waits = item.page.image_urls or item.page.videos
+        if waits and not await self.pages.wait(item.page.url):
             return item
         site = self.crawler.spider.site  # type: ignore[union-attr]
         try:
@@ -334,13 +335,16 @@ class MatchPipeline:
             len(self.detector),
             loaded.older_rules,
         )
+        videos = self.rt.db_sync(self.rt.videos.load)
+        if videos.added:
+            logger.info("matching videos against %d reference video hashes", videos.added)
 
     async def process_item(self, item: Any, spider: Any = None) -> Any:
         if not isinstance(item, PageItem):
             return item
         recorded = False
         try:
-            if item.results:
+            if item.results or item.video_results:
                 await self._record(item)
             recorded = True
         except SQLAlchemyError as exc:
@@ -353,6 +357,8 @@ class MatchPipeline:
         """Match the page's images and record them, in one transaction; counted once
         committed, so that the run's counters never claim more than the tables hold."""
         refreshed = await self.rt.db(self.detector.refresh)
+        if item.video_results:
+            await self.rt.db(self.rt.videos.refresh)
         if refreshed.added or refreshed.removed:
             logger.info(
                 "reference hashes: %d added, %d removed while crawling",
@@ -360,7 +366,7 @@ class MatchPipeline:
                 refreshed.removed,
             )
         # Matching is CPU work: off the event loop, like hashing.
-        observations = await self.rt.cpu(self._observe_all, item.results)
+        observations = await self.rt.cpu(self._observe_all, item.results, item.video_results)
         site = self.crawler.spider
         hits, new_hits = await self.rt.db(
             record_page,
@@ -370,12 +376,29 @@ class MatchPipeline:
             observations=observations,
         )
         self.stats.inc_value("monitor/sightings", len(observations))
+        if item.video_results:
+            self.stats.inc_value("monitor/video_sightings", len(item.video_results))
         if hits:
             self.stats.inc_value("monitor/hits", hits)
             self.stats.inc_value("monitor/hits_new", new_hits)
 
-    def _observe_all(self, results: list[ImageResult]) -> list[Observation]:
-        return [self._observe(result) for result in results]
+    def _observe_all(
+        self, results: list[ImageResult], videos: list[VideoResult]
+    ) -> list[Observation]:
+        return [self._observe(result) for result in results] + [
+            self._observe_video(video) for video in videos
+        ]
+
+    def _observe_video(self, result: VideoResult) -> Observation:
+        return Observation(
+            image_url=result.url,
+            final_url=result.final_url if result.final_url != result.url else None,
+            content_type=result.content_type,
+            etag=result.etag,
+            last_modified=result.last_modified,
+            hashes=result.hashes,
+            matches=tuple(self.rt.videos.detect(result.hashes)),
+        )
 
     def _observe(self, result: ImageResult) -> Observation:
         views = result.hashes.views

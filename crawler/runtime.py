@@ -17,6 +17,7 @@ from monitor.app import App, bootstrap
 from monitor.config import Config
 from monitor.detection import Detector
 from monitor.hashing.workers import HashingPool
+from monitor.video.detection import VideoDetector
 
 T = TypeVar("T")
 
@@ -34,6 +35,8 @@ class Runtime:
         self._cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-cpu")
         #: The decision rule and the match index, shared by the pipelines.
         self.detector = Detector()
+        #: The reference videos (frames, MD5s), shared likewise.
+        self.videos = VideoDetector()
         #: Worker processes that decode and hash images (None: on the cpu thread).
         workers = app.config.hash_workers
         self.hashing = HashingPool(workers) if workers > 0 else None

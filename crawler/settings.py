@@ -57,6 +57,7 @@ DOWNLOADER_MIDDLEWARES = {
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.ImageHashPipeline": 100,
+    "crawler.videos.VideoHashPipeline": 150,
     "crawler.pipelines.MatchPipeline": 200,
     "crawler.pipelines.PageStatePipeline": 300,
 }

@@ -221,12 +221,16 @@ def hashes_group() -> None:
 @click.pass_context
 @friendly_errors
 def hashes_add(ctx: click.Context, case_id: int, paths: tuple[Path, ...], no_labels: bool) -> None:
-    """Hash image files or folders locally; only the hashes are stored."""
+    """Hash image and video files or folders locally; only the hashes are stored.
+
+    A video is stored as its sampled frames' PDQ hashes (about one a second, and at
+    each cut), those of its mirror image, and its file's MD5."""
     from monitor import hashes
 
     result = hashes.hash_files(get_app(ctx), case_id, list(paths), labels=not no_labels)
+    videos = f", {result.videos} of them videos" if result.videos else ""
     click.echo(
-        f"added {result.added} hashes from {result.files} files"
+        f"added {result.added} hashes from {result.files} files{videos}"
         f" ({result.duplicates} already in the case)"
     )
     for path, reason in result.skipped:
@@ -484,6 +488,8 @@ def print_hits(views: list[hits.HitView]) -> None:
     for name in ("page", "image"):
         column = next(c for c in table.columns if c.header == name)
         column.overflow = "fold"  # URLs are evidence: never cut them short
+    if any(v.short_stretch for v in views):  # a video's stretch on one line
+        next(c for c in table.columns if c.header == "alg").min_width = 34
     for v in views:
         table.add_row(
             str(v.id),
@@ -491,7 +497,7 @@ def print_hits(views: list[hits.HitView]) -> None:
             v.label or "",
             v.page_url,
             v.image_url,
-            v.algorithm,
+            v.algorithm + (f"\n{v.short_stretch}" if v.short_stretch else ""),
             str(v.distance),
             v.status,
             v.decided_by or "",

@@ -43,25 +43,47 @@ from monitor.hashlists import (
     export_list,
     read_hash_list,
 )
+from monitor.video import (
+    REFERENCE_FPS,
+    VPDQ,
+    VPDQ_VERSION,
+    Frame,
+    VideoHashes,
+    VideoRejected,
+    frames_digest,
+    frames_from_json,
+    frames_to_json,
+    looks_like_video,
+)
+from monitor.video.hashing import hash_video
+from monitor.video.matching import MIN_QUALITY as VIDEO_MIN_QUALITY
 
-#: Exact file hashes: imported, stored and exported for exchange (StopNCII and
-#: ThreatExchange send MD5s of files and videos), not matched by the crawler, which
-#: matches images by their perceptual hashes (``ALGORITHMS``). Name -> (bits, version).
+#: Exact file hashes (StopNCII and ThreatExchange send MD5s of files and videos):
+#: a crawled video with that MD5 is a hit; images are matched by their perceptual hashes
+#: (``ALGORITHMS``) only. Name -> (bits, version).
 EXACT_ALGORITHMS = {MD5: (128, 1)}
-#: Why an MD5 entry makes no hit, as the import report says.
+#: The view name of a reference video's mirror image's frames.
+MIRRORED = "mirrored"
+#: A video's frame sequence (``monitor.video``): its value is the sequence's digest.
+VIDEO_ALGORITHMS = {VPDQ: (256, VPDQ_VERSION)}
+#: What the import report says of MD5 entries.
 MD5_NOT_MATCHED = (
-    "kept for exchange, not matched (the crawler compares images by their perceptual"
-    " hashes; an MD5 only recognises byte-identical files)"
+    "matched against crawled videos byte for byte (images are compared by their"
+    " perceptual hashes, not by MD5)"
 )
 
 
 def known_bits() -> dict[str, int]:
     """Every algorithm a hash list may hold: the perceptual ones and the exact file hashes."""
-    return bit_lengths() | {name: bits for name, (bits, _) in EXACT_ALGORITHMS.items()}
+    return bit_lengths() | {
+        name: bits for name, (bits, _) in (EXACT_ALGORITHMS | VIDEO_ALGORITHMS).items()
+    }
 
 
 def rules_versions() -> dict[str, int]:
-    return current_versions() | {name: v for name, (_, v) in EXACT_ALGORITHMS.items()}
+    return current_versions() | {
+        name: v for name, (_, v) in (EXACT_ALGORITHMS | VIDEO_ALGORITHMS).items()
+    }
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,8 @@ class NewHash:
     sha256: str | None = None
     #: PDQ's quality, where known.
     quality: int | None = None
+    #: A video's sampled frames (algorithm "vpdq").
+    frames: tuple[Frame, ...] | None = None
 
 
 @dataclass
@@ -87,6 +111,7 @@ class AddResult:
     added: int = 0
     duplicates: int = 0
     files: int = 0
+    videos: int = 0  # of the files, videos
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
 
 
@@ -112,6 +137,13 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
     new: list[NewHash] = []
     rule = DecisionRule()
     for path in iter_files(paths):
+        if _is_video(path):
+            video = _hash_video_file(app, path, result)
+            if video is not None:
+                result.files += 1
+                result.videos += 1
+                new.extend(video_entries(video, path.name if labels else None))
+            continue
         hashed = _hash_file(app, path, result, rule)
         if hashed is not None:
             views, sha256, md5 = hashed
@@ -135,6 +167,72 @@ def hash_files(app: App, case_id: int, paths: Sequence[Path], *, labels: bool = 
     added, duplicates = store_hashes(app, case_id, new, source="file")
     result.added, result.duplicates = added, duplicates
     return result
+
+
+def _is_video(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            return looks_like_video(file.read(256))
+    except OSError:
+        return False  # said by _hash_file
+
+
+#: A reference video is read whole into memory to be hashed: up to this size.
+MAX_REFERENCE_VIDEO_BYTES = 1024 * 1024 * 1024
+#: Frames hashed of a reference video at most: four hours at REFERENCE_FPS.
+MAX_REFERENCE_FRAMES = 4 * 3600 * int(REFERENCE_FPS)
+
+
+def _hash_video_file(app: App, path: Path, result: AddResult) -> VideoHashes | None:
+    """Her video's frames, hashed in memory (and those of its mirror image, so that a
+    flipped copy is found too), with its digests. Never stored: only its hashes."""
+    try:
+        if path.stat().st_size > MAX_REFERENCE_VIDEO_BYTES:
+            result.skipped.append(
+                (str(path), f"video larger than {MAX_REFERENCE_VIDEO_BYTES} bytes")
+            )
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+    try:
+        video = hash_video(
+            data,
+            max_pixels=app.config.max_image_pixels,
+            fps=REFERENCE_FPS,
+            max_frames=MAX_REFERENCE_FRAMES,
+            time_budget=None,
+            mirrored=True,
+        )
+    except VideoRejected as exc:
+        result.skipped.append((str(path), f"video not hashed: {exc}"))
+        return None
+    if not any(f.quality >= VIDEO_MIN_QUALITY for f in video.frames):
+        result.skipped.append((str(path), "no frame of the video has detail enough to match"))
+        return None
+    return video
+
+
+def video_entries(video: VideoHashes, label: str | None) -> list[NewHash]:
+    """A reference video's hash entries, one group: its frames, its mirror image's frames
+    and its file's MD5 (for exchange, and exact copies)."""
+    group = secrets.token_hex(16)
+    entries = [
+        NewHash(
+            VPDQ,
+            frames_digest(frames),
+            label,
+            view=view,
+            group_key=group,
+            sha256=video.sha256,
+            frames=frames,
+        )
+        for view, frames in ((ORIGINAL, video.frames), (MIRRORED, video.mirrored))
+        if frames
+    ]
+    entries.append(NewHash(MD5, video.md5, label, group_key=group, sha256=video.sha256))
+    return entries
 
 
 def _hash_file(
@@ -351,6 +449,7 @@ def _new(parsed: ParsedHash) -> NewHash:
         version,
         parsed.view or ORIGINAL,
         quality=parsed.quality,
+        frames=parsed.frames,
     )
 
 
@@ -400,6 +499,7 @@ def store_hashes(
                     group_key=h.group_key,
                     sha256=h.sha256,
                     quality=h.quality,
+                    frames=frames_to_json(h.frames) if h.frames else None,
                 )
             )
             added += 1
@@ -452,6 +552,7 @@ def export_hashes(
                 e.rules_version,
                 e.view,
                 e.group_key,
+                frames_from_json(e.frames) if e.frames else None,
             )
             for e in rows
         ]

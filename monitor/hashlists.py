@@ -73,6 +73,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.video import VPDQ, Frame, frames_digest, frames_from_json, frames_to_json
+
 __all__ = [
     "EXPORT_FORMATS",
     "FORMAT_NAME",
@@ -118,8 +120,15 @@ EXPORT_FORMATS = ("ncii-monitor", "stopncii", "threatexchange", "text", "csv", "
 _TEXT_NAMES = {"video_md5": MD5}
 _STOPNCII_TYPES = {"ImagePDQ": "pdq", "VideoMD5": MD5}
 _STOPNCII_NAMES = {"pdq": "ImagePDQ", MD5: "VideoMD5"}
-_TE_TYPES = {"HASH_PDQ": "pdq", "HASH_MD5": MD5, "VIDEO_HASH_MD5": MD5}
-_TE_NAMES = {"pdq": "HASH_PDQ", MD5: "HASH_MD5"}
+_TE_TYPES = {
+    "HASH_PDQ": "pdq",
+    "HASH_MD5": MD5,
+    "VIDEO_HASH_MD5": MD5,
+    "HASH_VIDEO_VPDQ": VPDQ,
+}
+_TE_NAMES = {"pdq": "HASH_PDQ", MD5: "HASH_MD5", VPDQ: "HASH_VIDEO_VPDQ"}
+#: A vPDQ line ("vpdq" then the frames as JSON) is as long as its video: up to this.
+MAX_VPDQ_LINE_CHARS = 4_000_000
 _THREATEXCHANGE_NAMES = {"pdq": "pdq", MD5: "video_md5"}
 _STOPNCII_GONE = ("Withdrawn", "Deleted")
 
@@ -162,6 +171,8 @@ class ParsedHash:
     rules_version: int | None = None  # ncii-monitor's hashing rules version, where given
     view: str | None = None  # the decision rule's view of the image, where given
     group: int | None = None  # entries of one image share it, within one file
+    #: A video's sampled frames (algorithm "vpdq"; ``value`` is their digest).
+    frames: tuple[Frame, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -476,16 +487,65 @@ def _json_entry(
     algorithm = _algorithm(algorithm_raw, known)
     if rules_raw is None:
         rules_raw = hashing.get(algorithm)
+    value = _hash(algorithm, hash_raw, known)
+    frames = _video_frames(algorithm, value, entry.get("frames"))
     return ParsedHash(
         algorithm,
-        _hash(algorithm, hash_raw, known),
+        value,
         _label(label_raw),
         index,
         quality_raw,
         rules_raw,
         view_raw,
         group_raw,
+        frames,
     )
+
+
+def _video_frames(algorithm: str, value: str, raw: Any) -> tuple[Frame, ...] | None:
+    """A vpdq entry's frames, checked against its hash (their digest); None otherwise."""
+    if algorithm != VPDQ:
+        if raw is not None:
+            raise _Invalid("only a vpdq entry has 'frames'")
+        return None
+    try:
+        frames = frames_from_json(raw)
+    except ValueError as exc:
+        raise _Invalid(f"'frames': {exc}") from None
+    if not frames:
+        raise _Invalid("a vpdq entry needs its frames")
+    if frames_digest(frames) != value:
+        raise _Invalid("the vpdq hash is not the digest of its frames (changed or damaged)")
+    return frames
+
+
+def _te_vpdq(raw: str) -> tuple[Frame, ...]:
+    """threatexchange's vPDQ signal: a JSON list of "PDQ hex,quality,seconds" strings
+    (python-threatexchange extensions/vpdq/vpdq_util.py, vpdq_to_json)."""
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        raise _Invalid("a vpdq signal is a JSON list of 'pdq,quality,seconds' strings") from None
+    if not isinstance(items, list) or not items:
+        raise _Invalid("a vpdq signal is a JSON list of 'pdq,quality,seconds' strings")
+    rows: list[list[Any]] = []
+    for number, item in enumerate(items, 1):
+        parts = item.split(",") if isinstance(item, str) else []
+        if len(parts) != 3 or not _QUALITY_RE.fullmatch(parts[1].strip()):
+            raise _Invalid(f"vpdq frame {number}: not 'pdq,quality,seconds'")
+        try:
+            seconds = float(parts[2])
+        except ValueError:
+            raise _Invalid(f"vpdq frame {number}: bad seconds {_show(parts[2])}") from None
+        rows.append([seconds, parts[0].strip().lower(), int(parts[1])])
+    try:
+        return frames_from_json(rows)
+    except ValueError as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _te_vpdq_text(frames: tuple[Frame, ...]) -> str:
+    return json.dumps([f"{f.pdq},{f.quality},{f.at:.3f}" for f in frames])
 
 
 def _stopncii_entry(index: int, record: Any, known: Mapping[str, int]) -> ParsedHash:
@@ -526,6 +586,9 @@ def _te_entry(index: int, descriptor: Any, known: Mapping[str, int]) -> ParsedHa
         label_raw = (
             " ".join(t for t in tags if isinstance(t, str)) if isinstance(tags, list) else None
         )
+    if algorithm == VPDQ:
+        frames = _te_vpdq(indicator)
+        return ParsedHash(VPDQ, frames_digest(frames), _label(label_raw), index, frames=frames)
     return ParsedHash(
         algorithm, _hash(algorithm, indicator.strip(), known), _label(label_raw), index
     )
@@ -544,9 +607,10 @@ def _significant_lines(body: str) -> Iterator[tuple[int, str]]:
     # U+2028 etc., which would make our line numbers disagree with editors'.
     for number, raw in enumerate(body.split("\n"), start=1):
         line = raw.removesuffix("\r")
-        if len(line) > MAX_LINE_CHARS:
+        limit = MAX_VPDQ_LINE_CHARS if line[:5].lower() == "vpdq " else MAX_LINE_CHARS
+        if len(line) > limit:
             raise HashListError(
-                f"line is {len(line)} characters long; the limit is {MAX_LINE_CHARS}", number
+                f"line is {len(line)} characters long; the limit is {limit}", number
             )
         stripped = line.strip()
         if stripped and not stripped.startswith("#"):
@@ -614,6 +678,9 @@ def _parse_algorithm_line(number: int, line: str, known: Mapping[str, int]) -> P
         raise _Invalid(f"mixed formats: {kind} in a list of 'ALGORITHM HASH [label]' lines")
     parts = line.split(None, 2)
     algorithm = _algorithm(parts[0], known)
+    if algorithm == VPDQ:  # "vpdq" and the frames as JSON (threatexchange's signal files)
+        frames = _te_vpdq(line.split(None, 1)[1] if len(parts) > 1 else "")
+        return ParsedHash(VPDQ, frames_digest(frames), None, number, frames=frames)
     value = _hash(algorithm, parts[1] if len(parts) > 1 else "", known)
     return ParsedHash(algorithm, value, _label(parts[2] if len(parts) > 2 else None), number)
 
@@ -706,6 +773,7 @@ class ExportEntry:
     rules_version: int | None = None
     view: str | None = None
     group: Any = None  # any hashable: entries of one image share it
+    frames: tuple[Frame, ...] | None = None  # a video's (algorithm "vpdq")
 
 
 @dataclass(frozen=True)
@@ -824,6 +892,8 @@ def _export_entry(
         entry["view"] = e.view
     if e.group is not None:
         entry["group"] = groups.setdefault(e.group, len(groups))
+    if e.frames is not None:
+        entry["frames"] = frames_to_json(e.frames)  # type: ignore[assignment]
     return entry
 
 
@@ -871,9 +941,16 @@ def export_list(
         "text": None,
         "csv": None,
     }[format]
+    # A video's frames go where the format has room for them: ThreatExchange's
+    # descriptors and signal lines (as threatexchange's vPDQ signal); not CSV's.
+    with_frames = ("threatexchange", "text")
     for index, e in enumerate(items, start=1):
         name, value, _ = _checked(index, e)
-        if (e.view not in (None, "original")) or (allowed is not None and name not in allowed):
+        if (
+            (e.view not in (None, "original"))
+            or (allowed is not None and name not in allowed)
+            or (name == VPDQ and (format not in with_frames or not e.frames))
+        ):
             skipped += 1
             continue
         kept.append((name, value, e))
@@ -903,7 +980,12 @@ def _write_threatexchange(
 ) -> tuple[str, str, str]:
     data = []
     for name, value, e in kept:
-        descriptor: dict[str, Any] = {"raw_indicator": value, "type": _TE_NAMES[name], "tags": []}
+        indicator = _te_vpdq_text(e.frames) if name == VPDQ and e.frames else value
+        descriptor: dict[str, Any] = {
+            "raw_indicator": indicator,
+            "type": _TE_NAMES[name],
+            "tags": [],
+        }
         if e.label:
             descriptor["description"] = e.label
         data.append(descriptor)
@@ -916,7 +998,12 @@ def _write_threatexchange(
 
 def _write_text(kept: list[tuple[str, str, ExportEntry]], stamp: str) -> tuple[str, str, str]:
     # threatexchange's signal files are "TYPE SIGNAL" and nothing more: no labels.
-    lines = [f"{_THREATEXCHANGE_NAMES.get(name, name)} {value}\n" for name, value, _ in kept]
+    lines = [
+        f"{VPDQ} {_te_vpdq_text(e.frames)}\n"
+        if name == VPDQ and e.frames
+        else f"{_THREATEXCHANGE_NAMES.get(name, name)} {value}\n"
+        for name, value, e in kept
+    ]
     return "".join(lines), "text/plain; charset=utf-8", "txt"
 
 

@@ -36,6 +36,36 @@ class HitView:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    #: "image" or "video"; for a video, the matched stretch (seconds) of the crawled copy
+    #: and of the case's video.
+    kind: str = "image"
+    #: Which view of the crawled image matched ("original", "flip_h"...); for a video,
+    #: "mirrored" when it matched her video flipped.
+    view: str | None = None
+    query_start: float | None = None
+    query_end: float | None = None
+    ref_start: float | None = None
+    ref_end: float | None = None
+
+    @property
+    def stretch(self) -> str:
+        """Where a video hit matched, for people: "0:04-0:10 of the copy is 0:04-0:10 of
+        hers"; empty for an image (or a video hit without times)."""
+        if self.query_start is None or self.ref_start is None:
+            return ""
+        copy = f"{clock(self.query_start)}-{clock(self.query_end)}"
+        theirs = f"{clock(self.ref_start)}-{clock(self.ref_end)}"
+        return f"{copy} of the copy is {theirs} of the case's video"
+
+    @property
+    def short_stretch(self) -> str:
+        """The same in a table's cell: "copy 0:00-0:06 = hers 0:04-0:10"."""
+        if self.query_start is None or self.ref_start is None:
+            return ""
+        return (
+            f"copy {clock(self.query_start)}-{clock(self.query_end)}"
+            f" = hers {clock(self.ref_start)}-{clock(self.ref_end)}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -45,16 +75,33 @@ class HitView:
         return data
 
 
+def clock(seconds: float | None) -> str:
+    """Seconds as m:ss (h:mm:ss past an hour); "?" when unknown."""
+    if seconds is None:
+        return "?"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def _query() -> Select[Any]:
     return (
-        select(Hit, Sighting, Image.sha256, HashEntry.label_enc)
+        select(Hit, Sighting, Image.sha256, HashEntry.label_enc, Image.kind)
         .join(Sighting, Sighting.id == Hit.sighting_id)
         .join(Image, Image.id == Sighting.image_id)
         .join(HashEntry, HashEntry.id == Hit.hash_entry_id)
     )
 
 
-def _view(app: App, hit: Hit, sighting: Sighting, sha256: str, label_enc: bytes | None) -> HitView:
+def _view(
+    app: App,
+    hit: Hit,
+    sighting: Sighting,
+    sha256: str,
+    label_enc: bytes | None,
+    kind: str | None = None,
+) -> HitView:
     return HitView(
         id=hit.id,
         case_id=hit.case_id,
@@ -73,6 +120,12 @@ def _view(app: App, hit: Hit, sighting: Sighting, sha256: str, label_enc: bytes 
         decided_by=hit.decided_by,
         decided_at=hit.decided_at,
         reason=app.cipher.decrypt_optional(hit.reason_enc),
+        kind=kind or "image",
+        view=hit.view,
+        query_start=hit.query_start,
+        query_end=hit.query_end,
+        ref_start=hit.ref_start,
+        ref_end=hit.ref_end,
     )
 
 

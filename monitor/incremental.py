@@ -30,6 +30,8 @@ class SeenPage:
     image_urls: tuple[str, ...]
     links: tuple[str, ...]
     fetched_at: datetime
+    #: The page's videos: (url, kind) pairs, kind "file", "hls" or "dash".
+    videos: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,13 @@ def load_pages(app: App, site_id: int) -> dict[str, SeenPage]:
     with app.db.session() as session:
         return {
             p.url: SeenPage(
-                p.url, p.etag, p.last_modified, tuple(p.image_urls), tuple(p.links), p.fetched_at
+                p.url,
+                p.etag,
+                p.last_modified,
+                tuple(p.image_urls),
+                tuple(p.links),
+                p.fetched_at,
+                tuple((url, kind) for url, kind in p.videos or ()),
             )
             for p in session.scalars(select(PageState).where(PageState.site_id == site_id))
         }
@@ -66,6 +74,7 @@ def save_page(app: App, site_id: int, page: SeenPage) -> None:
             session.add(row)
         row.etag, row.last_modified = page.etag, page.last_modified
         row.image_urls, row.links = list(page.image_urls), list(page.links)
+        row.videos = [list(video) for video in page.videos] or None
         row.fetched_at = page.fetched_at or utcnow()
 
 

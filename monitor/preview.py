@@ -27,6 +27,7 @@ from sqlalchemy import select
 from monitor import audit
 from monitor.app import App
 from monitor.db.models import Hit, Sighting, Site
+from monitor.db.models import Image as ImageRow
 from monitor.errors import MonitorError, NotFound
 from monitor.hashing import ImageRejected
 from monitor.hashing.decode import decode_image
@@ -108,16 +109,19 @@ def preview_hit(app: App, hit_id: int, *, reveal: bool = False) -> Preview:
     (``hit.preview`` or ``hit.reveal``, with the outcome) whether it worked or not."""
     with app.db.session() as session:
         row = session.execute(
-            select(Sighting.image_url, Site.allow_private)
+            select(Sighting.image_url, Site.allow_private, ImageRow.kind)
             .join(Hit, Hit.sighting_id == Sighting.id)
             .join(Site, Site.id == Sighting.site_id)
+            .join(ImageRow, ImageRow.id == Sighting.image_id)
             .where(Hit.id == hit_id)
         ).first()
     if row is None:
         raise NotFound(f"no hit with id {hit_id}")
-    url, allow_private = row
+    url, allow_private, kind = row
     outcome = "shown"
     try:
+        if kind == "video":  # not fetched: the hit lists the matched stretch instead
+            raise PreviewUnavailable("a video: its hit says which stretch matched")
         try:
             status, body = fetch_image(app, url, allow_private=allow_private)
         except AddressRefused as exc:

@@ -27,21 +27,23 @@ from monitor.hashing import (
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.hashing.rule import QueryHash, ViewMatch
 from monitor.matching import Match
+from monitor.video import VideoHashes, frames_from_json, frames_to_json
+from monitor.video.detection import VideoHit
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Observation:
-    """One image found on one page, hashed, with what it matched."""
+    """One image (or video) found on one page, hashed, with what it matched."""
 
     image_url: str
     final_url: str | None
     content_type: str | None
     etag: str | None
     last_modified: str | None
-    hashes: ImageHashes
-    matches: tuple[ViewMatch | Match, ...]
+    hashes: ImageHashes | VideoHashes
+    matches: tuple[ViewMatch | Match | VideoHit, ...]
 
 
 _SEEN = select(Image.id, Image.views_version).where(Image.sha256 == bindparam("sha256"))
@@ -91,6 +93,30 @@ def known_image(app: App, sha256: str, views_version: int | None = None) -> Imag
         )
 
 
+def known_video(app: App, sha256: str) -> VideoHashes | None:
+    """The stored frames of video bytes seen before, so they need not be decoded again."""
+    with app.db.engine.connect() as conn:
+        row = conn.execute(
+            select(Image).where(Image.sha256 == sha256, Image.kind == "video")
+        ).first()
+    if row is None or row.frames is None or row.md5 is None:
+        return None
+    try:
+        frames = frames_from_json(row.frames)
+    except ValueError:
+        return None
+    return VideoHashes(
+        sha256=row.sha256,
+        md5=row.md5,
+        size=row.size,
+        width=row.width,
+        height=row.height,
+        format=row.format,
+        duration=row.duration,
+        frames=frames,
+    )
+
+
 def _insert(conn: Connection) -> Any:
     """The dialect's INSERT, which knows ON CONFLICT."""
     return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -121,14 +147,49 @@ def record_page(
         # Core statements on the session's connection: the ORM's bulk-insert machinery
         # costs more than the database itself here (one page, many images, their views).
         conn = session.connection()
-        image_ids = _image_ids(conn, [obs.hashes for obs in observations], now)
+        image_ids = _image_ids(
+            conn, [o.hashes for o in observations if isinstance(o.hashes, ImageHashes)], now
+        )
+        image_ids |= _video_ids(
+            conn, [o.hashes for o in observations if isinstance(o.hashes, VideoHashes)], now
+        )
         sighting_ids = _sighting_ids(conn, site_id, run_id, page_url, observations, image_ids, now)
         images = [image_ids[obs.hashes.sha256] for obs in observations]
         return _hits(conn, observations, sighting_ids, images, run_id, now)
 
 
+def _video_ids(conn: Connection, videos: Sequence[VideoHashes], now: datetime) -> dict[str, int]:
+    """Insert the videos not yet known, with their digests and frames; sha256 -> id."""
+    if not videos:
+        return {}
+    by_sha = {v.sha256: v for v in videos}
+    conn.execute(
+        _insert(conn)(Image).on_conflict_do_nothing(index_elements=["sha256"]),
+        [
+            dict(
+                sha256=v.sha256,
+                size=v.size,
+                width=v.width,
+                height=v.height,
+                format=v.format[:16],
+                first_seen=now,
+                kind="video",
+                md5=v.md5,
+                duration=v.duration,
+                frames=frames_to_json(v.frames),
+            )
+            for v in by_sha.values()
+        ],
+    )
+    return dict(
+        conn.execute(select(Image.sha256, Image.id).where(Image.sha256.in_(list(by_sha)))).all()
+    )
+
+
 def _image_ids(conn: Connection, images: Sequence[ImageHashes], now: datetime) -> dict[str, int]:
     """Insert the images not yet known and their hashes; sha256 -> image id."""
+    if not images:
+        return {}
     insert = _insert(conn)
     by_sha: dict[str, ImageHashes] = {}
     for hashes in images:
@@ -275,6 +336,10 @@ def _hits(
             last_run_id=run_id,
             distance=match.distance,
             view=getattr(match, "query_view", ORIGINAL),
+            query_start=getattr(match, "query_start", None),
+            query_end=getattr(match, "query_end", None),
+            ref_start=getattr(match, "ref_start", None),
+            ref_end=getattr(match, "ref_end", None),
             decided_by=None,
             decided_at=None,
             _image=(image_id, obs.hashes.sha256),
@@ -312,7 +377,16 @@ def _hits(
         index_elements=["sighting_id", "hash_entry_id"],
         set_={
             name: statement.excluded[name]
-            for name in ("last_seen", "last_run_id", "distance", "view")
+            for name in (
+                "last_seen",
+                "last_run_id",
+                "distance",
+                "view",
+                "query_start",
+                "query_end",
+                "ref_start",
+                "ref_end",
+            )
         },
     )
     conn.execute(statement, rows)

@@ -19,6 +19,15 @@ What a correct crawler must find is described by ``SampleSite.expected`` and
 the image, except for the image listed only in the sitemap (``image:image``): no
 page shows it, the evidence is the sitemap, so its page is ``/sitemap.xml``.
 
+Videos (``SampleSite.videos``, on ``/clips.html``, linked from ``/video.html``): copies of
+the case's video (``SampleSite.reference_video``, made from the case photos by
+``monitor.video.synth``) as an exact copy (``og:video``), a rescaled excerpt, a mirrored
+and letterboxed VP8 WebM, an HLS stream in MPEG-TS segments, a DASH stream at another
+frame rate, a long one at a high bitrate (served with ranges); and an unrelated video,
+a corrupt one, one too large from a server without ranges, an encrypted HLS stream.
+``SampleSite.expected_video_hits()`` says which must be hits and over which stretch of
+the case's video.
+
 This module must not import scrapy (``monitor/`` never does).
 """
 
@@ -110,6 +119,23 @@ class Route:
     hang: bool = False  # send headers and half the body, then never finish (until stop()/60 s)
     declared_length: int | None = None  # Content-Length to announce (a lie: truncated transfer)
     template: bool = False  # body holds {{MAIN}}/{{CDN}} placeholders to substitute
+    ranges: bool = False  # answers "Range: bytes=..." with 206 Partial Content
+
+
+@dataclass
+class ExpectedVideo:
+    """One video (or stream) the site serves, where it is referenced and what it holds."""
+
+    path: str  # on the main host: the file, or the playlist/manifest of a stream
+    page: str
+    form: str  # video-src, video-source, og-video, link-video, hls, dash
+    transform: str  # exact, excerpt, mirrored, hls, dash, long; unrelated, corrupt, ...
+    #: The stretch (seconds) of the case's video it holds; None: not a copy.
+    ref_range: tuple[float, float] | None = None
+
+    @property
+    def copy(self) -> bool:
+        return self.ref_range is not None
 
 
 @dataclass
@@ -151,6 +177,14 @@ class SampleSite:
     offsite_pages: list[str] = field(default_factory=list)
     #: Every page of the main host (robots-disallowed and orphan ones included).
     pages: list[str] = field(default_factory=list)
+    #: The videos on /clips.html, and the case's own video they are copies of (what
+    #: ``monitor hashes add`` is given; its hashes enter a case, never the file).
+    videos: list[ExpectedVideo] = field(default_factory=list)
+    reference_video: bytes = b""
+
+    def expected_video_hits(self) -> list[tuple[str, str, tuple[float, float]]]:
+        """(page, video path, stretch of the case's video) a correct crawl records."""
+        return [(v.page, v.path, v.ref_range) for v in self.videos if v.ref_range is not None]
 
     def expected_hits(self) -> list[Hit]:
         """(page, image, original) that a correct crawler obeying robots.txt records.
@@ -636,6 +670,7 @@ def _video_page(b: _Builder, stock: dict[str, list[str]]) -> None:
     poster = b.ref(b.copy(b.c(3), "cropped"), page, "video-poster")
     body = f"""<h1>Videos</h1>
 <video controls preload="none" poster="{poster}" width="480"></video>
+<p><a href="/clips.html">More clips</a></p>
 {"".join(stock["/video.html"])}"""
     b.page(page, "Videos", body)
 
@@ -802,6 +837,148 @@ def _extras_page(b: _Builder) -> list[str]:
     return [page]
 
 
+# --------------------------------------------------------------------------- videos
+
+#: The case's video: a 3-second shot of each case photo (camera moves, cuts between).
+VIDEO_SHOT_SECONDS = 3.0
+#: Frames per second of the case's video (small and short: made at every test run).
+VIDEO_FPS = 12
+#: The excerpt on /clips.html: this stretch of the case's video.
+VIDEO_EXCERPT = (4.5, 10.5)
+#: HLS segments of the stream copy.
+HLS_SEGMENTS = 3
+
+
+@functools.lru_cache(maxsize=4)
+def _video_files(
+    photos_dir: Path, case: tuple[str, ...], others: tuple[str, ...]
+) -> dict[str, bytes]:
+    """The videos' bytes (made once per process: encoding takes a few seconds)."""
+    from monitor.video.synth import camera_video, transform
+
+    her = camera_video(
+        [photos_dir / f"{stem}.jpg" for stem in case],
+        seconds=VIDEO_SHOT_SECONDS * len(case),
+        fps=VIDEO_FPS,
+        size=(320, 180),
+        seed=9,
+        shot_seconds=VIDEO_SHOT_SECONDS,
+    )
+    first, last = VIDEO_EXCERPT
+    return {
+        "her": her,
+        "excerpt": transform(her, start=first, end=last, size=(256, 144), bitrate=150_000),
+        "mirrored": transform(her, flip=True, letterbox=0.12, codec="libvpx-vp9", container="webm"),
+        "stream": transform(her, size=(288, 162), container="mpegts"),
+        "dash": transform(her, fps=8, faststart=True),
+        "long": transform(her, bitrate=1_500_000),
+        "unrelated": camera_video(
+            [photos_dir / f"{stem}.jpg" for stem in (others * 4)[:4]],
+            seconds=4 * VIDEO_SHOT_SECONDS,
+            fps=VIDEO_FPS,
+            size=(320, 180),
+            seed=3,
+            shot_seconds=VIDEO_SHOT_SECONDS,
+        ),
+    }
+
+
+def _ts_segments(stream: bytes, count: int) -> list[bytes]:
+    """An MPEG-TS file cut into ``count`` segments at packet (188-byte) boundaries."""
+    packets = len(stream) // 188
+    bounds = [round(i * packets / count) * 188 for i in range(count + 1)]
+    return [stream[bounds[i] : bounds[i + 1]] for i in range(count)]
+
+
+def _clips_page(b: _Builder, too_large_bytes: int) -> tuple[list[ExpectedVideo], bytes]:
+    page = "/clips.html"
+    files = _video_files(b.photos_dir, tuple(b.case), tuple(b.unrelated))
+    whole = (0.0, VIDEO_SHOT_SECONDS * len(b.case))
+    videos = [
+        ExpectedVideo("/media/clips/her-video.mp4", page, "og-video", "exact", whole),
+        ExpectedVideo("/media/clips/her-clip.mp4", page, "video-src", "excerpt", VIDEO_EXCERPT),
+        ExpectedVideo("/media/clips/her-mirror.webm", page, "video-source", "mirrored", whole),
+        ExpectedVideo("/media/hls/her.m3u8", page, "hls", "hls", whole),
+        ExpectedVideo("/media/dash/her.mpd", page, "dash", "dash", whole),
+        ExpectedVideo("/media/clips/her-long.mp4", page, "video-src", "long", whole),
+        ExpectedVideo("/media/clips/holiday.mp4", page, "link-video", "unrelated"),
+        ExpectedVideo("/media/clips/broken.mp4", page, "video-src", "corrupt"),
+        ExpectedVideo("/media/clips/huge.mp4", page, "video-src", "too_large"),
+        ExpectedVideo("/media/hls/locked.m3u8", page, "hls", "drm"),
+    ]
+
+    def video(path: str, body: bytes, kind: str = "video/mp4", ranges: bool = True) -> None:
+        b.main[path] = Route(body=body, content_type=kind, ranges=ranges, headers=_validators(body))
+
+    video("/media/clips/her-video.mp4", files["her"])
+    video("/media/clips/her-clip.mp4", files["excerpt"])
+    video("/media/clips/her-mirror.webm", files["mirrored"], "video/webm")
+    video("/media/clips/her-long.mp4", files["long"])
+    video("/media/clips/holiday.mp4", files["unrelated"])
+    # The real start of a video, then garbage.
+    video("/media/clips/broken.mp4", files["her"][:2048] + bytes(range(256)) * 64)
+    # Too large, from a server that ignores ranges: its download is cancelled.
+    padded = files["unrelated"] + bytes(max(0, too_large_bytes - len(files["unrelated"])))
+    video("/media/clips/huge.mp4", padded, ranges=False)
+    playlist = "application/vnd.apple.mpegurl"
+    segments = _ts_segments(files["stream"], HLS_SEGMENTS)
+    for number, segment in enumerate(segments):
+        video(f"/media/hls/her-240p-{number}.ts", segment, "video/mp2t")
+    media = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n"
+    seconds = whole[1] / HLS_SEGMENTS
+    media += "".join(f"#EXTINF:{seconds:.3f},\nher-240p-{n}.ts\n" for n in range(HLS_SEGMENTS))
+    media += "#EXT-X-ENDLIST\n"
+    video("/media/hls/her-240p.m3u8", media.encode(), playlist)
+    # The master playlist also names a 1080p variant, which is not there: a crawler
+    # that picks it (more pixels than hashing needs) finds nothing.
+    master = (
+        "#EXTM3U\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=6000000,RESOLUTION=1920x1080\nher-1080p.m3u8\n"
+        "#EXT-X-STREAM-INF:BANDWIDTH=400000,RESOLUTION=424x240\nher-240p.m3u8\n"
+    )
+    video("/media/hls/her.m3u8", master.encode(), playlist)
+    locked = (
+        "#EXTM3U\n#EXT-X-TARGETDURATION:4\n"
+        '#EXT-X-KEY:METHOD=AES-128,URI="https://keys.invalid/k"\n'
+        "#EXTINF:4.0,\nher-240p-0.ts\n#EXT-X-ENDLIST\n"
+    )
+    video("/media/hls/locked.m3u8", locked.encode(), playlist)
+    video("/media/dash/her-8fps.mp4", files["dash"])
+    mpd = f"""<?xml version="1.0" encoding="UTF-8"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT{whole[1]:.1f}S"
+     profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" minBufferTime="PT2S">
+  <Period>
+    <AdaptationSet mimeType="video/mp4" contentType="video">
+      <Representation id="v1" bandwidth="400000" width="320" height="180" codecs="avc1.64000d">
+        <BaseURL>her-8fps.mp4</BaseURL>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>
+"""
+    video("/media/dash/her.mpd", mpd.encode(), "application/dash+xml")
+    body = """<h1>Clips</h1>
+<video controls width="320" src="/media/clips/her-clip.mp4"></video>
+<video controls width="320"><source src="/media/clips/her-mirror.webm" type="video/webm"></video>
+<p><a href="/media/clips/holiday.mp4">Holiday (download)</a></p>
+<video controls src="/media/clips/broken.mp4"></video>
+<video controls src="/media/clips/huge.mp4"></video>
+<video controls src="/media/hls/her.m3u8"></video>
+<video controls src="/media/hls/locked.m3u8"></video>
+<video controls src="/media/dash/her.mpd"></video>
+<video controls src="/media/clips/her-long.mp4"></video>"""
+    head = (
+        f'<meta property="og:video" content="{MAIN}/media/clips/her-video.mp4">\n'
+        '<meta property="og:video:type" content="video/mp4">\n'
+    )
+    b.page(page, "Clips", body, head)
+    return videos, files["her"]
+
+
+def _validators(body: bytes) -> dict[str, str]:
+    return {"ETag": f'"{hashlib.sha256(body).hexdigest()[:20]}"', "Last-Modified": LAST_MODIFIED}
+
+
 def _cdn_routes(b: _Builder) -> None:
     b.cdn["/robots.txt"] = Route(
         body=b"User-agent: *\nDisallow:\n", content_type="text/plain; charset=utf-8"
@@ -817,6 +994,7 @@ def build_sample_site(
     unrelated: Iterable[str] = ("camera", "hubble", "brick", "gravel", "grass", "ihc"),
     include_slow: bool = True,
     too_large_bytes: int = 26 * 1024 * 1024 + 1,
+    too_large_video_bytes: int = 64 * 1024 * 1024 + 1,
 ) -> SampleSite:
     """Build the sample reposting site in memory (deterministic: same bytes every time)."""
     case, others = list(case_photos), list(unrelated)
@@ -840,6 +1018,7 @@ def build_sample_site(
     _robots_and_sitemap(b)
     _bad_page(b, include_slow=include_slow, too_large_bytes=too_large_bytes)
     _hostile_page(b)
+    videos, reference_video = _clips_page(b, too_large_video_bytes)
     _cdn_routes(b)
     pages = [
         path
@@ -856,6 +1035,8 @@ def build_sample_site(
         robots_disallowed=[PRIVATE_PREFIX + "stash.html"],
         offsite_pages=[CDN + "/index.html"],
         pages=pages,
+        videos=videos,
+        reference_video=reference_video,
     )
 
 
@@ -938,6 +1119,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif self._not_modified(route):
                 owner._record_not_modified(self.server.host_name, self.path)
                 self._send_head(304, route, None)
+            elif route.ranges and self.headers.get("Range"):
+                self._send_range(route, body, head)
             else:
                 self._send(route, body, head)
         except OSError:  # the client went away
@@ -959,6 +1142,37 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         if lying:
             self.close_connection = True  # the client sees the transfer end early
+
+    def _send_range(self, route: Route, body: bytes, head: bool) -> None:
+        """One range ("bytes=A-B", "bytes=A-", "bytes=-N") as 206; 416 if unsatisfiable."""
+        spec = (self.headers.get("Range") or "").strip()
+        first: int | None = None
+        last = len(body) - 1
+        if spec.startswith("bytes=") and "," not in spec:
+            start, _, end = spec[6:].partition("-")
+            try:
+                if start:
+                    first = int(start)
+                    last = min(last, int(end)) if end else last
+                elif end:
+                    first = max(0, len(body) - int(end))
+            except ValueError:
+                first = None
+        if first is None or first > last:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{len(body)}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        part = body[first : last + 1]
+        self.send_response(206)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Range", f"bytes {first}-{last}/{len(body)}")
+        self.send_header("Content-Length", str(len(part)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(part)
 
     def _hang(self, route: Route, body: bytes, head: bool) -> None:
         """Headers and half the body, then nothing until stop() (or HANG_LIMIT)."""
@@ -1098,6 +1312,13 @@ class SiteServer:
         if template.startswith("/"):
             return self.main_url + template
         return template.replace(MAIN, self.main_url).replace(CDN, self.cdn_url)
+
+    def expected_video_hit_urls(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """``SampleSite.expected_video_hits()`` as {(page URL, video URL): stretch}."""
+        return {
+            (self.url(page), self.url(path)): stretch
+            for page, path, stretch in self.site.expected_video_hits()
+        }
 
     def expected_hit_urls(self) -> set[tuple[str, str, str]]:
         """``SampleSite.expected_hits()`` as absolute (page URL, image URL, original)."""

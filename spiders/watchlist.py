@@ -42,6 +42,7 @@ class WatchlistSpider(Spider):
     #: What the last crawl saw (incremental recrawls): pages and images by URL.
     seen_pages: dict[str, SeenPage]
     seen_images: dict[str, SeenImage]
+    videos_wanted: bool
 
     def __init__(self, site: str | None = None, run_id: str | int | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -65,6 +66,8 @@ class WatchlistSpider(Spider):
         spider.links = LinkExtractor(unique=True)
         spider.seen_pages = rt.db_sync(load_pages, spider.site.id)
         spider.seen_images = rt.db_sync(load_images, spider.site.id)
+        #: MONITOR_MAX_VIDEO_BYTES=0 turns videos off.
+        spider.videos_wanted = rt.app.config.max_video_bytes > 0
         return spider
 
     # -- start -----------------------------------------------------------------------
@@ -145,20 +148,30 @@ class WatchlistSpider(Spider):
             return
         self.crawler.stats.inc_value("monitor/pages")
         extraction = extract_images(response.body, get_base_url(response))
-        for reason, count in extraction.skipped.items():
+        for reason, count in [*extraction.skipped.items(), *extraction.video_skipped.items()]:
             self.crawler.stats.inc_value(f"monitor/skipped/reference/{reason}", count)
         image_urls = [i.url for i in extraction.images]
+        videos = [(v.url, v.kind) for v in extraction.videos] if self.videos_wanted else []
         if image_urls:
             self.crawler.stats.inc_value("monitor/image_references", len(image_urls))
-            yield PageItem(page_url=response.url, image_urls=image_urls)
+        if videos:
+            self.crawler.stats.inc_value("monitor/video_references", len(videos))
+        if image_urls or videos:
+            yield PageItem(page_url=response.url, image_urls=image_urls, videos=videos)
         links = [link.url for link in self.links.extract_links(response)]
         links = [url for url in links if self._in_scope(url)]
         etag, last_modified = header(response, "ETag"), header(response, "Last-Modified")
         if etag or last_modified:  # the next crawl may ask "has it changed?"
             yield PageStateItem(
                 SeenPage(
-                    response.url, etag, last_modified, tuple(image_urls), tuple(links), utcnow()
-                )  # fmt: skip
+                    response.url,
+                    etag,
+                    last_modified,
+                    tuple(image_urls),
+                    tuple(links),
+                    utcnow(),
+                    tuple(videos),
+                )
             )
         if not self._within_depth(response):
             return
@@ -169,9 +182,13 @@ class WatchlistSpider(Spider):
     def _reuse(self, seen: SeenPage, follow: bool) -> Iterator[Any]:
         """A page unchanged since the last crawl: its images and links as they were."""
         self.crawler.stats.inc_value("monitor/pages")
+        videos = list(seen.videos) if self.videos_wanted else []
         if seen.image_urls:
             self.crawler.stats.inc_value("monitor/image_references", len(seen.image_urls))
-            yield PageItem(page_url=seen.url, image_urls=list(seen.image_urls))
+        if videos:
+            self.crawler.stats.inc_value("monitor/video_references", len(videos))
+        if seen.image_urls or videos:
+            yield PageItem(page_url=seen.url, image_urls=list(seen.image_urls), videos=videos)
         if follow:
             for url in seen.links:
                 if self._in_scope(url) and self._claim_page(url):

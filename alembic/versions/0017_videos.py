@@ -26,6 +26,7 @@ def upgrade() -> None:
     op.add_column("images", sa.Column("frames", sa.JSON(), nullable=True))
     op.create_index("ix_images_md5", "images", ["md5"])
     op.add_column("hash_entries", sa.Column("frames", sa.JSON(), nullable=True))
+    op.add_column("page_states", sa.Column("videos", sa.JSON(), nullable=True))
     for name in ("query_start", "query_end", "ref_start", "ref_end"):
         op.add_column("hits", sa.Column(name, sa.Float(), nullable=True))
 
@@ -34,6 +35,8 @@ def downgrade() -> None:
     with op.batch_alter_table("hits") as batch:
         for name in ("query_start", "query_end", "ref_start", "ref_end"):
             batch.drop_column(name)
+    with op.batch_alter_table("page_states") as batch:
+        batch.drop_column("videos")
     with op.batch_alter_table("hash_entries") as batch:
         batch.drop_column("frames")
     op.drop_index("ix_images_md5", "images")

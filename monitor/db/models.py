@@ -522,6 +522,8 @@ class PageState(Base):
     etag: Mapped[str | None] = mapped_column(String(400))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     image_urls: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: The page's videos: [[url, kind], ...], kind "file", "hls" or "dash".
+    videos: Mapped[list[list[str]] | None] = mapped_column(JSON)
     links: Mapped[list[str]] = mapped_column(JSON, default=list)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -22,6 +22,11 @@ VPDQ = "vpdq"
 #: Its version: which sampling, cropping and hashing made the frames. Frames of
 #: different versions are never compared.
 VPDQ_VERSION = 1
+#: Frames sampled a second: a crawled video's (cheap: most videos crawled are not hers),
+#: and a reference video's (denser, so that a copy, sampled at other instants - trimmed,
+#: at another frame rate - still meets a reference frame within a quarter second).
+CRAWL_FPS = 1.0
+REFERENCE_FPS = 4.0
 
 
 class VideoRejected(Exception):
@@ -103,3 +108,25 @@ def frames_digest(frames: tuple[Frame, ...] | list[Frame]) -> str:
     so that the same video's frames are stored once per case)."""
     text = "\n".join(f"{f.at:.3f} {f.pdq} {f.quality}" for f in frames)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+#: ISO base media brands of still images (HEIC, AVIF): an ``ftyp`` box but no video.
+_IMAGE_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1", b"avif", b"avis")
+
+
+def looks_like_video(head: bytes) -> bool:
+    """Whether a file's first bytes (256 are enough) are those of a video container: MP4,
+    MOV, 3GP (ISO base media, not a HEIC or AVIF still), Matroska/WebM, MPEG-TS and
+    MPEG-PS, AVI, Ogg, FLV, ASF/WMV."""
+    if head[4:8] == b"ftyp":
+        return head[8:12] not in _IMAGE_BRANDS
+    return (
+        head.startswith(b"\x1a\x45\xdf\xa3")  # EBML: Matroska, WebM
+        or (head[:1] == b"G" and len(head) > 188 and head[188:189] == b"G")  # MPEG-TS
+        or head.startswith(b"\x00\x00\x01\xba")  # MPEG-PS
+        or (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
+        or head.startswith(b"OggS")
+        or head.startswith(b"FLV\x01")
+        or head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")  # ASF: WMV
+        or head[4:8] in (b"moov", b"mdat", b"wide", b"free")  # QuickTime without ftyp
+    )

@@ -281,10 +281,16 @@ def _align(
     q_at = qtimes[best]
     r_at = rtimes[best]
     ref_start, ref_end = float(r_at.min()), float(r_at.max())
+    # Counted per second of the reference, not per reference frame: a reference may be
+    # sampled more densely than the query (monitor hashes add samples REFERENCE_FPS a
+    # second, so that a copy sampled at other instants still meets a close frame), and
+    # then most of its frames have no query frame near enough in time to match.
     span_rows = np.unique(ri[inside])
     span_times = seg_times[span_rows]
-    ref_matched = int(np.count_nonzero((span_times >= ref_start) & (span_times <= ref_end)))
-    ref_usable = int(np.count_nonzero((seg_times >= ref_start) & (seg_times <= ref_end)))
+    within = (span_times >= ref_start) & (span_times <= ref_end)
+    ref_matched = len(np.unique(np.floor(span_times[within] - ref_start)))
+    usable = seg_times[(seg_times >= ref_start) & (seg_times <= ref_end)]
+    ref_usable = len(np.unique(np.floor(usable - ref_start)))
     return _Alignment(
         matched=len(best),
         distance=int(np.rint(np.median(dist[best]))),
