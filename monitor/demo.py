@@ -106,6 +106,22 @@ def run_demo(serve: bool = False) -> int:
             " PDQ of six slight turns of each)"
         )
 
+        # Her video: made for the demo from the case photos (camera moves over them), as a
+        # file on her computer would be; hashed where it lies, then deleted: only its
+        # hashes stay, like her photos'.
+        sample = build_sample_site(PHOTOS, include_slow=False)
+        video_file = config.var_dir / "her-video.mp4"
+        video_file.write_bytes(sample.reference_video)
+        step(out, f"monitor hashes add {case_id} {video_file}")
+        try:
+            video = hashes.hash_files(app, case_id, [video_file])
+        finally:
+            video_file.unlink()
+        out.print(
+            f"  added {video.added} hashes from her video (its frames' PDQ, four a second,"
+            " and its mirror image's; its MD5); the file is deleted, its hashes stay"
+        )
+
         page_file = config.var_dir / "hashing-page.html"
         step(out, f"monitor hasher page --case {case_id} --out {page_file}")
         body, _csp = hasherpage.case_page(app, case_id)
@@ -116,14 +132,14 @@ def run_demo(serve: bool = False) -> int:
             markup=False,
         )
 
-        sample = build_sample_site(PHOTOS, include_slow=False)
         server = SiteServer(sample).start()
         stack.callback(server.stop)
         # The sample site stays up until the end: the re-check fetches from it.
         url = server.main_url + "/"
         out.print(
             f"\nsample site: {url} (copies of the case photos — resized, recompressed, "
-            "cropped, watermarked — among unrelated photos and broken files)"
+            "cropped, watermarked — and of her video — cut, rescaled, mirrored, streamed —"
+            " among unrelated photos, videos and broken files)"
         )
         step(out, f"monitor site add {url} --name sample-site --allow-private --crawl-delay 0")
         site_id = sites.add_site(
@@ -144,11 +160,15 @@ def run_demo(serve: bool = False) -> int:
         step(out, f"monitor hits list --case {case_id}   (shown here one row per image and page)")
         views = list_hits(app, case_id=case_id)
         out.print(hits_by_sighting(views, origin=server.main_url))
-        images = {v.image_url for v in views}
+        images = {v.image_url for v in views if v.kind == "image"}
+        videos = [v for v in views if v.kind == "video"]
         out.print(
-            f"\n{len(views)} hits: {len(images)} distinct image URLs on "
-            f"{len({v.page_url for v in views})} pages, in {time.monotonic() - started:.1f} s."
+            f"\n{len(views)} hits: {len(images)} distinct image URLs and {len(videos)} videos"
+            f" on {len({v.page_url for v in views})} pages, in"
+            f" {time.monotonic() - started:.1f} s."
         )
+        for v in videos:
+            out.print(f"  {v.image_url.removeprefix(server.main_url)}: {v.stretch}", markup=False)
         exact = sorted(v.id for v in views if v.status == "confirmed")
         out.print(
             f"{len(exact)} of them confirmed at once (byte-for-byte copies of her files);"
@@ -277,14 +297,16 @@ def hits_by_sighting(views: list[HitView], origin: str) -> Table:
         row = rows.setdefault((v.page_url, v.image_url), {"label": v.label, "ids": []})
         row[v.algorithm] = v.distance
         row["ids"].append(v.id)  # type: ignore[union-attr]
-    table = Table("page", "image", "matches", "pdq", "phash", "hit ids")
+    table = Table("page", "image", "matches", "pdq", "phash", "video", "hit ids")
     for (page, image), row in sorted(rows.items()):
+        video = [f"{alg} {row[alg]}" for alg in ("vpdq", "md5") if alg in row]
         table.add_row(
             page.removeprefix(origin),
             image.removeprefix(origin),
             str(row["label"] or ""),
             str(row.get("pdq", "–")),
             str(row.get("phash", "–")),
+            ", ".join(video) or "–",
             ",".join(map(str, row["ids"])),  # type: ignore[call-overload]
         )
     return table

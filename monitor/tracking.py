@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.client
+import json
 import socket
 import statistics
 import urllib.error
@@ -55,6 +56,9 @@ from monitor.errors import InvalidInput, NotFound
 from monitor.hashing import ALGORITHMS, ImageRejected, hash_image_bytes
 from monitor.hashing.pipeline import ORIGINAL
 from monitor.netguard import AddressRefused, check_resolved, check_url, parse_networks
+from monitor.video import VPDQ, VideoRejected, frames_from_json
+from monitor.video.hashing import hash_video
+from monitor.video.matching import VideoIndex
 
 TRACKED = ("sent", "acknowledged", "removed", "reappeared")
 MAX_REDIRECTS = 5
@@ -244,14 +248,17 @@ def _found_elsewhere(session: Session, notice: Notice) -> list[Hit]:
 def _targets(session: Session, notice_id: int) -> dict[str, tuple[str, list[tuple[str, str]]]]:
     """The notice's image URLs -> (sha256 of the image seen, its plain hashes)."""
     rows = session.execute(
-        select(Sighting.final_url, Sighting.image_url, Image.id, Image.sha256)
+        select(Sighting.final_url, Sighting.image_url, Image.id, Image.sha256, Image.frames)
         .join(Hit, Hit.sighting_id == Sighting.id)
         .join(NoticeHit, NoticeHit.hit_id == Hit.id)
         .join(Image, Image.id == Sighting.image_id)
         .where(NoticeHit.notice_id == notice_id)
     ).all()
     out = {}
-    for final_url, image_url, image_id, sha256 in rows:
+    for final_url, image_url, image_id, sha256, frames in rows:
+        if frames:  # a video: its frames, to recognise it re-encoded
+            out[final_url or image_url] = (sha256, [(VPDQ, json.dumps(frames))])
+            continue
         hashes = [
             (h.algorithm, h.value)
             for h in session.scalars(
@@ -273,6 +280,8 @@ def _verdict(app: App, fetch: Fetch, url: str, sha256: str, hashes: list[tuple[s
         return "error"
     if hashlib.sha256(body).hexdigest() == sha256:
         return "same"
+    if hashes and hashes[0][0] == VPDQ:
+        return _video_verdict(app, body, hashes[0][1])
     try:
         seen = hash_image_bytes(body, max_pixels=app.config.max_image_pixels)
     except ImageRejected:
@@ -284,6 +293,18 @@ def _verdict(app: App, fetch: Fetch, url: str, sha256: str, hashes: list[tuple[s
                 if kind.distance(value.value, reference) <= kind.default_threshold:
                     return "same"
     return "different"
+
+
+def _video_verdict(app: App, body: bytes, frames_json: str) -> str:
+    """ "same" when the video now at the URL is still the one seen (its frames match in
+    order, as a crawl decides), "different" otherwise (a page, a placeholder, another video)."""
+    try:
+        now = hash_video(body, max_pixels=app.config.max_image_pixels)
+    except VideoRejected:
+        return "different"
+    index = VideoIndex()
+    index.add(0, 0, frames_from_json(json.loads(frames_json)))
+    return "same" if index.match(now.frames) else "different"
 
 
 def fetch_image(app: App, url: str, *, allow_private: bool = False) -> Fetched:

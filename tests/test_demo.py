@@ -24,8 +24,11 @@ def test_the_demo_closes_the_loop(tmp_path: Path) -> None:
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
     assert "Traceback" not in result.stderr
-    found = re.search(r"(\d+) hits: (\d+) distinct image URLs on (\d+) pages", out)
-    assert found and int(found[1]) >= 40 and int(found[3]) >= 10, out
+    found = re.search(r"(\d+) hits: (\d+) distinct image URLs and (\d+) videos on (\d+) pages", out)
+    assert found and int(found[1]) >= 40 and int(found[3]) >= 5 and int(found[4]) >= 10, out
+    # Her video's copies, each with the stretch of hers it holds; the file itself deleted.
+    assert re.search(r"/media/clips/her-clip.mp4: 0:00-0:0\d of the copy is 0:0[3-6]", out), out
+    assert not (tmp_path / "var" / "her-video.mp4").exists()
     confirmed = re.search(r"(\d+) of them confirmed at once", out)
     assert confirmed and int(confirmed[1]) >= 1
     assert re.search(r"confirmed: \d+", out)  # the analyst's step

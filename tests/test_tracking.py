@@ -308,3 +308,68 @@ def test_fetch_image_connects_to_the_address_the_guard_checked(
     assert (status, body) == (200, photo)
     assert asked == ["rebind.test"]  # the connection did not look the name up again
     assert server.requests == ["/x.jpg"]
+
+
+def test_a_noticed_video_is_still_online_re_encoded_and_removed_when_replaced(
+    sqlite_env: Env, images: Images, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """A video hit's notice: the same video served re-encoded is still online (its frames
+    match in order); another video, or a page, where it was: removed."""
+    from monitor.video.detection import VideoHit
+    from monitor.video.hashing import hash_video
+    from monitor.video.synth import camera_video, transform
+
+    env = sqlite_env
+    env.reconfigure(MONITOR_ALLOWED_ADDRESSES=LOOPBACK)
+    app = env.app
+    photos = [PHOTOS / f"{n}.jpg" for n in ("astronaut", "coffee", "chelsea")]
+    hers = camera_video(photos, seconds=9, fps=10, size=(192, 108), seed=2, shot_seconds=3)
+    other = camera_video(
+        [PHOTOS / f"{n}.jpg" for n in ("hubble", "brick", "grass")],
+        seconds=9,
+        fps=10,
+        size=(192, 108),
+        seed=5,
+        shot_seconds=3,
+    )
+    case_id = add_case(app, "T", email="t@example.org")
+    (tmp_path / "her.mp4").write_bytes(hers)
+    assert hash_files(app, case_id, [tmp_path / "her.mp4"]).videos == 1
+    with app.db.session() as session:
+        entry = session.scalar(select(HashEntry.id).where(HashEntry.algorithm == "vpdq"))
+    site = add_site(app, images.base + "/", allow_private=True)
+    copy = transform(hers, bitrate=150_000)
+    images.routes = {"/v.mp4": (200, copy, None)}
+    record_page(
+        app,
+        site_id=site,
+        run_id=None,
+        page_url=images.base + "/clips",
+        observations=[
+            Observation(
+                image_url=images.base + "/v.mp4",
+                final_url=None,
+                content_type="video/mp4",
+                etag=None,
+                last_modified=None,
+                hashes=hash_video(copy, max_pixels=64_000_000),
+                matches=(VideoHit(entry, case_id, "vpdq", 3, "original", 0.0, 8.0, 0.0, 8.0),),
+            )
+        ],
+    )
+    with app.db.session() as session:
+        hit_ids = list(session.scalars(select(Hit.id)))
+    confirm_hits(app, hit_ids)
+    (notice_id,) = draft_notices(
+        app, case_id, "generic", fetch=fake_rdap, resolve=lambda h: ["127.0.0.1"]
+    )
+    t0 = utcnow()
+    mark_sent(app, notice_id, t0)
+    # Re-encoded at the source (other bytes, same video): still online.
+    images.routes = {"/v.mp4": (200, transform(hers, bitrate=90_000, size=(160, 90)), None)}
+    (check,) = recheck(app, t0 + timedelta(hours=1))
+    assert check.outcome == "online" and set(check.verdicts.values()) == {"same"}
+    # Another video where it was: removed.
+    images.routes = {"/v.mp4": (200, other, None)}
+    (check,) = recheck(app, t0 + timedelta(hours=30))
+    assert check.outcome == "removed" and set(check.verdicts.values()) == {"different"}
