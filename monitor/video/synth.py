@@ -129,22 +129,6 @@ def _stream(
     return stream
 
 
-def _yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """RGB (h, w, 3) to planar YUV 4:2:0, BT.601 limited range, as one (h*3/2, w) array.
-
-    Done here rather than by ``VideoFrame.reformat`` (swscale), so that the frames given
-    to the encoder are exactly the same from run to run, whatever the build's SIMD."""
-    height, width = rgb.shape[0] - rgb.shape[0] % 2, rgb.shape[1] - rgb.shape[1] % 2
-    r, g, b = (rgb[:height, :width, i].astype(np.int32) for i in range(3))
-    y = (66 * r + 129 * g + 25 * b + 128 >> 8) + 16
-    # Chroma of each 2x2 block's mean colour.
-    r, g, b = (c.reshape(height // 2, 2, width // 2, 2).sum(axis=(1, 3)) for c in (r, g, b))
-    u = (-38 * r - 74 * g + 112 * b + 512 >> 10) + 128
-    v = (112 * r - 94 * g - 18 * b + 512 >> 10) + 128
-    planes = (y.ravel(), u.ravel(), v.ravel())
-    return np.concatenate(planes).clip(0, 255).astype(np.uint8).reshape(height * 3 // 2, width)
-
-
 def _mux(
     frames: Iterator[tuple[np.ndarray, float]],
     *,
@@ -163,7 +147,8 @@ def _mux(
         time_base = Fraction(1, 90000)
         last_pts = -1
         for array, at in frames:
-            frame = av.VideoFrame.from_ndarray(_yuv420p(array), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            frame = frame.reformat(width=stream.width, height=stream.height, format="yuv420p")
             pts = max(round(at / time_base), last_pts + 1)
             frame.pts, frame.time_base = pts, time_base
             last_pts = pts
