@@ -15,12 +15,15 @@ nothing. How a video is fetched, at most MONITOR_MAX_VIDEO_BYTES of it:
   through the engine (each request passes the address guard, politeness, robots),
   until the cap. Encrypted or DRM-protected streams are not fetched (``video_drm``).
 
-The bytes are then hashed on the crawl's CPU thread (``monitor.video.hashing``); bytes
-seen before (by sha256) reuse their stored frames. Nothing is written to disk.
+The bytes are then hashed in a hashing worker process, like images (or on the crawl's
+CPU thread without workers; ``monitor.video.hashing``); bytes seen before (by sha256)
+reuse their stored frames. Nothing is written to disk: the bytes reach a worker through
+a pipe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -38,9 +41,10 @@ from crawler.errors import ImageSkipped, classify
 from crawler.items import PageItem, VideoResult
 from crawler.pipelines import ImageHashPipeline, header
 from crawler.runtime import Runtime, runtime
+from monitor.hashing.workers import HASH_TIMEOUT, WorkerCrashed, crawl_video_hashes
 from monitor.recording import known_video
 from monitor.video import VideoHashes, VideoRejected
-from monitor.video.hashing import SparseBytes, hash_video
+from monitor.video.hashing import SparseBytes
 
 logger = logging.getLogger(__name__)
 
@@ -151,14 +155,38 @@ class VideoHashPipeline(MediaPipeline):
         )
 
     async def _hash(self, data: bytes | SparseBytes) -> VideoHashes:
+        """Decoded and hashed in a hashing worker, like images (a decoder that crashes on
+        hostile bytes takes a worker with it, not the crawl), or on the CPU thread when
+        there are none (MONITOR_HASH_WORKERS=0)."""
+        payload = data if isinstance(data, bytes) else (data.total, data.parts)
         try:
-            hashes = await self.rt.cpu(
-                hash_video, data, max_pixels=self.max_pixels, time_budget=self.seconds
-            )
+            if self.rt.hashing is not None:
+                hashes = await self._hash_in_worker(payload)
+            else:
+                hashes = await self.rt.cpu(
+                    crawl_video_hashes, payload, self.max_pixels, self.seconds
+                )
         except VideoRejected as exc:
             raise ImageSkipped(exc.kind, str(exc)) from None
         self.stats.inc_value("monitor/videos/hashed")
         return hashes
+
+    async def _hash_in_worker(self, payload: Any) -> VideoHashes:
+        pool = self.rt.hashing
+        assert pool is not None
+        # The budget is enforced inside; past it and a margin the decoder is stuck.
+        timeout = self.seconds + HASH_TIMEOUT
+        for attempt in (1, 2):
+            future = pool.call(crawl_video_hashes, payload, self.max_pixels, self.seconds)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                pool.kill()
+                raise ImageSkipped("hash_timeout", f"not hashed within {timeout:g} s") from None
+            except WorkerCrashed as exc:
+                if attempt == 2:
+                    raise ImageSkipped("hash_worker_crashed", str(exc)) from None
+        raise AssertionError("unreachable")
 
     async def _file(self, response: Response, request: Request) -> tuple[bytes | SparseBytes, bool]:
         """A video file's bytes: whole, or its start and end when it is longer than the cap."""

@@ -102,7 +102,12 @@ def test_a_long_video_is_fetched_in_part_and_its_start_is_matched(
     long = next(v for v in sample.videos if v.transform == "long")
     size = len(sample.main[long.path].body)
     cap = size // 2
-    env.vars.update(MONITOR_ALLOWED_ADDRESSES=LOOPBACK, MONITOR_MAX_VIDEO_BYTES=str(cap))
+    # (On the crawl's own thread, no hashing worker: the other tests use one.)
+    env.vars.update(
+        MONITOR_ALLOWED_ADDRESSES=LOOPBACK,
+        MONITOR_MAX_VIDEO_BYTES=str(cap),
+        MONITOR_HASH_WORKERS="0",
+    )
     enrol_video(env, sample)
     output, hits = crawl(env, server)
     hit = next(h for h in hits if h["image_url"] == server.url(long.path))

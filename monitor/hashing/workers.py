@@ -80,6 +80,20 @@ def crawl_hashes(data: bytes, max_pixels: int, sha256: str | None = None) -> Ima
     )
 
 
+def crawl_video_hashes(
+    payload: bytes | tuple[int, tuple[tuple[int, bytes], ...]],
+    max_pixels: int,
+    time_budget: float | None,
+) -> object:
+    """What the crawler computes for a video (``monitor.video.hashing.hash_video``):
+    ``payload`` is the whole file, or (total size, parts) of a partial fetch."""
+    from monitor.video import CRAWL_FPS
+    from monitor.video.hashing import SparseBytes, hash_video
+
+    data = payload if isinstance(payload, bytes) else SparseBytes(*payload)
+    return hash_video(data, max_pixels=max_pixels, fps=CRAWL_FPS, time_budget=time_budget)
+
+
 class WorkerCrashed(Exception):
     """The worker hashing an image died (a decoder crashed, or it ran out of memory)."""
 
@@ -120,11 +134,16 @@ class HashingPool:
     def submit(self, data: bytes, max_pixels: int, sha256: str | None = None) -> Future:
         """A future of ``crawl_hashes(data, ...)``: its ImageHashes, or the ImageRejected
         the image raised, or WorkerCrashed."""
+        return self.call(crawl_hashes, data, max_pixels, sha256)
+
+    def call(self, fn: object, *args: object) -> Future:
+        """A future of ``fn(*args)`` run in a worker (a module-level function, for
+        pickling): its result, the exception it raised, or WorkerCrashed."""
         with self._lock:
             executor = self._executor
         outer: Future = Future()
         try:
-            inner = executor.submit(crawl_hashes, data, max_pixels, sha256)
+            inner = executor.submit(fn, *args)  # type: ignore[arg-type]
         except BrokenProcessPool:
             self._restart(executor)
             outer.set_exception(WorkerCrashed("the hashing worker had died"))
