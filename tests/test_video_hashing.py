@@ -29,16 +29,16 @@ from monitor.video.synth import camera_video, transform
 
 PICTURES = sorted(PHOTOS.glob("*.jpg"))
 MAX_PIXELS = 4096 * 2160
-#: The original: 8 s at 30 fps, 960x540, shots of 2.5 s over four photos: cuts at 2.5, 5
-#: and 7.5 s (two of them between the 1 s samples).
-SECONDS, FPS, SHOT = 8.0, 30, 2.5
-CUTS = (2.5, 5.0, 7.5)
+#: The original: 7 s at 30 fps, 800x450, shots of 2.5 s over three photos: cuts at 2.5 s
+#: (between the 1 s samples) and 5 s (on one).
+SECONDS, FPS, SHOT = 7.0, 30, 2.5
+CUTS = (2.5, 5.0)
 
 
 @pytest.fixture(scope="module")
 def original() -> bytes:
     return camera_video(
-        PICTURES[:4], seconds=SECONDS, fps=FPS, size=(960, 540), seed=5, shot_seconds=SHOT
+        PICTURES[:3], seconds=SECONDS, fps=FPS, size=(800, 450), seed=5, shot_seconds=SHOT
     )
 
 
@@ -104,20 +104,19 @@ def test_synth_faststart_moves_the_index_first() -> None:
 
 def test_frames_every_second_and_at_cuts(original: bytes, original_hashes: VideoHashes) -> None:
     hashes = original_hashes
-    assert (hashes.width, hashes.height, hashes.format) == (960, 540, "mp4")
+    assert (hashes.width, hashes.height, hashes.format) == (800, 450, "mp4")
     assert hashes.duration == pytest.approx(SECONDS, abs=0.05)
     assert not hashes.partial
     times = [frame.at for frame in hashes.frames]
     assert times == sorted(times)
     # One frame per second (a non-reference frame is skipped, so up to 2 frames late),
-    # and the two cuts between samples.
-    grid = [t for t in times if min(abs(t - c) for c in CUTS) > 0.05 or t == 5.0]
-    assert len(grid) == 8
+    # and the cut between samples.
+    grid = [t for t in times if abs(t - 2.5) > 0.05]
+    assert len(grid) == 7
     for second, t in enumerate(grid):
         assert second <= t <= second + 0.07
-    for cut in (2.5, 7.5):
-        assert any(abs(t - cut) < 0.04 for t in times), (cut, times)
-    assert len(times) == 10
+    assert any(abs(t - 2.5) < 0.04 for t in times), times
+    assert len(times) == 8
     assert all(frame.quality >= 80 for frame in hashes.frames)
     # Frames of different shots are far apart.
     first, second_shot = hashes.frames[0], next(f for f in hashes.frames if f.at >= 2.5)
@@ -159,7 +158,7 @@ def test_altered_copies_match_frame_by_frame(
     distances = aligned(original_hashes.frames, copy.frames)
     print(f"{name}: {len(distances)} aligned of {len(copy.frames)}, distances {sorted(distances)}")
     assert len(distances) >= 0.8 * len(original_hashes.frames)
-    assert statistics.median(distances) <= 12
+    assert statistics.median(distances) <= 16  # measured: 2 to 13 (watermark)
     assert sum(d <= 30 for d in distances) >= 0.8 * len(distances)
     # And not the mirrored hashes (a copy is not matched by chance).
     assert statistics.median(aligned(original_hashes.mirrored, copy.frames)) > 80
@@ -182,7 +181,7 @@ def test_trimmed_copy(original: bytes, original_hashes: VideoHashes) -> None:
     assert copy.duration == pytest.approx(SECONDS - 3.3, abs=0.1)
     assert copy.frames[0].at == 0.0
     # The copy's cuts are the original's, 3.3 s earlier: sampled in both, the same hashes.
-    for cut in (5.0, 7.5):
+    for cut in (5.0,):
         mine = next(f for f in copy.frames if abs(f.at + 3.3 - cut) < 0.04)
         theirs = next(f for f in original_hashes.frames if abs(f.at - cut) < 0.04)
         assert hamming_hex(mine.pdq, theirs.pdq) <= 8
@@ -191,7 +190,7 @@ def test_trimmed_copy(original: bytes, original_hashes: VideoHashes) -> None:
     # hashed at 4 fps has a frame within 0.125 s of any time: then they all match.
     one_fps = aligned(original_hashes.frames, copy.frames, offset=3.3, tolerance=0.4)
     reference = hash_video(original, max_pixels=MAX_PIXELS, fps=4)
-    assert 30 <= len(reference.frames) <= 36
+    assert 27 <= len(reference.frames) <= 30
     four_fps = aligned(reference.frames, copy.frames, offset=3.3, tolerance=0.15)
     print(f"trim: against 1 fps {sorted(one_fps)}, against 4 fps {sorted(four_fps)}")
     assert len(four_fps) == len(copy.frames)

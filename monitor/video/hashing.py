@@ -12,22 +12,27 @@ The sampling and hashing rules (``VPDQ_VERSION`` 1):
 1. Times are presentation times (pts) from the first decoded frame, so a copy at another
    frame rate, or remuxed into another container, is sampled at the same times.
 2. A frame is sampled at every multiple of 1/``fps`` seconds: the first decoded frame at
-   or after that time. Also at a *scene change*: a decoded frame whose tiny luma
+   or after that time (non-reference frames are not decoded, see below, so it may be a
+   frame or two late). Also at a *scene change*: a decoded frame whose tiny luma
    thumbnail (18 rows by 32 column blocks, read straight from the decoded Y plane: a few
    microseconds) differs from the previous decoded frame's by more than
    ``SCENE_THRESHOLD`` on average (a cut between photographs: about 50; a fast pan: under
    15), at least ``SCENE_MIN_GAP`` after the last scene change. A cut is where a copy's
-   frames and the original's line up best.
+   frames and the original's line up best. A trimmed copy's 1 s grid falls between the
+   original's, and PDQ moves with the camera (some 50 bits a second on a slow pan):
+   references can be hashed at a higher ``fps`` (4: a frame within 0.125 s of any time).
 3. A sampled frame is reduced to luma at most ``FRAME_SIZE`` px on its longer side
    (swscale, area averaging), its uniform dark borders (letterbox and pillarbox bars,
-   tolerant to compression noise) are cropped, the rest is resized to ``HASH_GRID``
-   square (Pillow, bilinear), whatever its size and aspect, and hashed with PDQ
-   (``pdqhash``, Meta's C++; the hex form is ``PdqHash``'s), with its quality; on the
-   reference side, the mirrored picture's too. PDQ itself reduces any picture to 64x64
-   regardless of its aspect; the fixed size makes every copy's reduction the same.
+   tolerant to compression noise) are cropped, and the rest is reduced to PDQ's 64x64
+   grid (Pillow, bilinear: a tent filter like PDQ's two box passes), whatever its size
+   and aspect, and hashed: PDQ's DCT, median and quality (``pdq_from_grid``: what
+   ``pdqhash.compute``, Meta's C++, gives for that 64x64 picture; the hex form is
+   ``PdqHash``'s). On the reference side, the mirrored grid's hash too. A fixed reduction
+   makes every copy's the same, whatever its size.
 
 Speed: one core (``thread_count = 1``: the crawl runs a hashing worker per core, and
-FFmpeg's frame threads would multiply the decoded frames held in memory), and FFmpeg's
+FFmpeg's frame threads would multiply the decoded frames held in memory; the small
+matrix products of PDQ expect one BLAS thread, as ``monitor.hashing.workers`` sets), and FFmpeg's
 cheap-decode switches, which cost little in the hashes: the loop filter (deblocking) is
 skipped, and so are non-reference frames (mostly B-frames), which no later frame needs.
 Only sampled frames are converted and scaled. Measured (``benchmarks``-style, median of
@@ -56,12 +61,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import av
-import av.error
 import numpy as np
-import pdqhash
 from PIL import Image
 
-from monitor.hashing.algorithms import pdq_hex
+from monitor.hashing.algorithms import pdq_from_grid, pdq_hex
 from monitor.video import Frame, VideoHashes, VideoRejected
 
 __all__ = [
@@ -80,8 +83,8 @@ __all__ = [
 DEMUXERS = ("mov", "matroska", "mpegts", "avi", "flv", "ogg", "mpeg", "asf")
 #: Sampled frames are reduced to at most this size (px, longer side) for border cropping.
 FRAME_SIZE = 512
-#: ... and the picture inside the borders to this square for PDQ (which reduces it to 64x64).
-HASH_GRID = 256
+#: ... and the picture inside the borders to PDQ's 64x64 grid.
+HASH_GRID = 64
 #: A scene change: the mean absolute difference of consecutive thumbnails (luma, 0-255).
 SCENE_THRESHOLD = 30.0
 #: ... at least this long (seconds) after the last one (fades and flashes count once).
@@ -283,20 +286,18 @@ def _hash_frame(luma: np.ndarray, mirrored: bool) -> tuple[str, str | None, int]
     picture = crop_borders(luma)
     if picture.shape[0] < 5 or picture.shape[1] < 5:  # PDQ's minimum
         return "0" * 64, ("0" * 64 if mirrored else None), 0
-    # One size for every copy: PDQ's box filter widens with the picture's size, and
-    # copies at 320x180 and 640x360 differed by 20 to 50 bits before this.
+    # Pillow's bilinear reduction (a tent filter, as PDQ's two box passes make one) to
+    # PDQ's 64x64 grid, whatever the size and aspect: every copy is reduced alike (when
+    # PDQ's box filter widened with the picture's size, copies at 320x180 and 640x360
+    # differed by 20 to 50 bits), and a 64x64 picture is its own PDQ grid, so this is
+    # ``pdqhash.compute`` of that picture, in some 0.1 ms (no large matrix products,
+    # which cost tens of ms when OpenBLAS's threads fight other jobs for the cores).
     square = Image.fromarray(picture).resize((HASH_GRID, HASH_GRID), Image.Resampling.BILINEAR)
-    grey = np.asarray(square)
-    rgb = np.repeat(grey[:, :, None], 3, axis=2)  # PDQ's luma of grey is the grey
-    vector, quality = pdqhash.compute(rgb)
-    mirror = None
-    if mirrored:
-        # Hashed again rather than taken from ``compute_dihedral``: its flip, derived from
-        # the same DCT, is some 16 bits from the mirrored picture's own PDQ (the box
-        # filter is not symmetric), a flipped copy's.
-        mirror_vector, _ = pdqhash.compute(np.ascontiguousarray(rgb[:, ::-1]))
-        mirror = pdq_hex(mirror_vector)
-    return pdq_hex(vector), mirror, int(quality)
+    grid = np.asarray(square, dtype=np.float32)
+    bits, quality = pdq_from_grid(grid)
+    # The mirror image's grid is the grid mirrored (the reduction is symmetric).
+    mirror = pdq_hex(pdq_from_grid(grid[:, ::-1])[0]) if mirrored else None
+    return pdq_hex(bits), mirror, int(quality)
 
 
 def _format_name(container: av.container.InputContainer, head: bytes) -> str:
@@ -328,23 +329,31 @@ def _duration(
 
 
 def _decoded(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    deadline: float | None,
 ) -> Iterator[av.VideoFrame | Exception]:
-    """Decoded frames, one at a time; a decode error is yielded (the caller decides), a
-    demuxing error ends the stream (as a truncated file does)."""
+    """Decoded frames, one at a time, until the end or an error, which is yielded last (the
+    caller decides what it means). A demuxing error ends the stream, as a truncated file
+    does; decoding errors are skipped unless ``MAX_DECODE_ERRORS`` come in a row. The
+    deadline is checked on each packet, so that packets which decode to nothing (skipped
+    or broken frames) cannot outlast it."""
     errors = 0
     packets = container.demux(stream)
     while True:
+        if deadline is not None and time.monotonic() > deadline:
+            yield TimeoutError("over the time budget")
+            return
         try:
             packet = next(packets)
         except StopIteration:
             return
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
+        except Exception as exc:  # hostile bytes: any failure of the demuxer ends the stream
             yield exc
             return
         try:
             frames = stream.codec_context.decode(packet)
-        except (av.error.FFmpegError, ValueError) as exc:
+        except Exception as exc:  # as above, for the decoder
             errors += 1
             if errors > MAX_DECODE_ERRORS:
                 yield exc
@@ -398,7 +407,7 @@ def hash_video(
     }
     try:
         container = av.open(source, "r", options=options, timeout=remaining)
-    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # hostile bytes: whatever FFmpeg (or PyAV) makes of them
         raise VideoRejected("video_corrupt", f"not a video container: {exc}") from None
     with container:
         stream = _first_video_stream(container)
@@ -422,14 +431,12 @@ def hash_video(
         flipped: list[Frame] = []
         last_at: float | None = None
         failure: Exception | None = None
-        for item in _decoded(container, stream):
+        deadline = None if time_budget is None else started + time_budget
+        for item in _decoded(container, stream, deadline):
             if isinstance(item, Exception):
                 failure = item
                 break
             frame = item
-            if time_budget is not None and time.monotonic() - started > time_budget:
-                failure = TimeoutError(f"over the time budget of {time_budget} s")
-                break
             if frame.width * frame.height > max_pixels:
                 failure = VideoRejected(
                     "video_too_many_pixels",
