@@ -42,6 +42,7 @@ from crawler.items import PageItem, VideoResult
 from crawler.pipelines import ImageHashPipeline, header
 from crawler.runtime import Runtime, runtime
 from monitor.hashing.workers import HASH_TIMEOUT, WorkerCrashed, crawl_video_hashes
+from monitor.incremental import conditional_headers
 from monitor.recording import known_video
 from monitor.video import VideoHashes, VideoRejected
 from monitor.video.hashing import SparseBytes
@@ -93,6 +94,7 @@ class VideoHashPipeline(MediaPipeline):
         if not isinstance(item, PageItem) or not item.videos or self.cap <= 0:
             return []
         headers = {"Referer": item.referer or item.page_url}
+        seen_before = getattr(info.spider, "seen_images", {})
         requests = []
         for url, kind in item.videos:
             if kind == "file":
@@ -100,6 +102,11 @@ class VideoHashPipeline(MediaPipeline):
                 request.headers["Range"] = f"bytes=0-{self.cap - 1}"
             else:
                 request = self._request(url, kind, MAX_PLAYLIST_BYTES, headers)
+            seen = seen_before.get(url)
+            if seen is not None:  # seen on the last crawl: fetched again only if it changed
+                request.meta["monitor_seen"] = seen
+                for name, value in conditional_headers(seen.etag, seen.last_modified).items():
+                    request.headers[name] = value
             requests.append(request)
         return requests
 
@@ -127,6 +134,27 @@ class VideoHashPipeline(MediaPipeline):
         self, response: Response, request: Request, info: Any, *, item: Any = None
     ) -> VideoResult:
         kind = request.meta.get("monitor_video", "file")
+        seen = request.meta.get("monitor_seen")
+        if response.status == 304 and seen is not None:
+            known = await self.rt.read(known_video, seen.sha256)
+            if known is not None:  # unchanged (a stream: its playlist is): as seen
+                self.stats.inc_value("monitor/videos/not_modified")
+                self.stats.inc_value("monitor/videos/ok")
+                return VideoResult(
+                    url=request.url,
+                    final_url=seen.final_url or request.url,
+                    content_type=None,
+                    etag=seen.etag,
+                    last_modified=seen.last_modified,
+                    hashes=known,
+                )
+            # Not known after all (deleted meanwhile): fetched again, whole.
+            response = await self._fetch(
+                request.replace(
+                    headers={k: v for k, v in request.headers.items()
+                             if k not in (b"If-None-Match", b"If-Modified-Since")},
+                )
+            )  # fmt: skip
         if kind == "file":
             data, partial = await self._file(response, request)
         else:

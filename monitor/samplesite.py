@@ -1169,6 +1169,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", route.content_type)
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Range", f"bytes {first}-{last}/{len(body)}")
+        for name, value in route.headers.items():  # the validators
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(part)))
         self.end_headers()
         if not head:

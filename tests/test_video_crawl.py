@@ -116,6 +116,12 @@ def test_a_long_video_is_fetched_in_part_and_its_start_is_matched(
     stats = stats_of(output)
     assert stats["monitor/videos/partial"] >= 1
     assert stats["monitor/videos/bytes"] < sum(len(sample.main[v.path].body) for v in sample.videos)
+    # A recrawl asks "has it changed?" and reuses what it knows: no video fetched again.
+    server.clear_requests()
+    again = env.cli("crawl", "sample", "--verbose", timeout=240)
+    stats = stats_of(again.stdout + again.stderr)
+    assert stats["monitor/videos/not_modified"] == stats["monitor/videos/ok"] >= 6
+    assert "monitor/videos/hashed" not in stats, {k: v for k, v in stats.items() if "video" in k}
 
 
 def sample_length(sample: SampleSite) -> float:
