@@ -455,3 +455,48 @@ def test_only_analysts_review(sqlite_web: Web, source: Source) -> None:
     anonymous = web.new_browser()
     assert anonymous.get(f"/review/hits/{hit_id}/preview").status_code == 303
     assert anonymous.get("/api/hits").status_code == 401
+
+
+def test_a_video_hits_page_shows_the_matched_stretch_and_no_preview(sqlite_web: Web) -> None:
+    """A video hit: its page says which stretch of the copy is which of hers; its preview
+    is a placeholder saying so (the video is not fetched)."""
+    from monitor.video import Frame, VideoHashes
+    from monitor.video.detection import VideoHit
+
+    web = sqlite_web
+    case_id = add_case(web.app, "Case V")
+    store_hashes(web.app, case_id, [NewHash("md5", "ab" * 16, "her video")], source="file")
+    with web.app.db.session() as session:
+        entry = session.scalar(select(HashEntry.id))
+    site = add_site(web.app, "http://video.test/", allow_private=True)
+    frames = (Frame(0.0, "0f" * 32, 90),)
+    video = VideoHashes("cd" * 32, "ab" * 16, 1000, 320, 180, "mp4", 95.0, frames)
+    record_page(
+        web.app,
+        site_id=site,
+        run_id=None,
+        page_url="http://video.test/watch",
+        observations=[
+            observation_of(video, VideoHit(entry, case_id, "vpdq", 7, "mirrored", 2, 64, 61, 123))
+        ],
+    )
+    with web.app.db.session() as session:
+        hit_id = session.scalar(select(Hit.id))
+    web.sign_in("analyst")
+    html = web.get(f"/review/hits/{hit_id}").text
+    assert "0:02-1:04 of the copy is 1:01-2:03 of the case&#39;s video" in html, html
+    preview = web.get(f"/review/hits/{hit_id}/preview")
+    assert preview.headers["content-type"] == "image/png"  # the placeholder: not fetched
+    api = web.get(f"/api/hits/{hit_id}").json()
+    assert (api["kind"], api["view"], api["query_start"], api["ref_end"]) == (
+        "video",
+        "mirrored",
+        2,
+        123,
+    )
+
+
+def observation_of(video, match):  # type: ignore[no-untyped-def]
+    from monitor.recording import Observation
+
+    return Observation("http://video.test/v.mp4", None, "video/mp4", None, None, video, (match,))
