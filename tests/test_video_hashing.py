@@ -298,6 +298,9 @@ def test_partial_mp4_with_index_at_the_end(small: bytes) -> None:
     import hashlib
 
     assert hashes.sha256 == hashlib.sha256(small[:prefix] + small[tail:]).hexdigest()
+    # With too short a prefix, the index and no frame.
+    too_short = SparseBytes(len(small), [(0, small[:2000]), (tail, small[tail:])])
+    assert _kind(too_short) == "video_no_frames"
     # Without the end, the index is missing: nothing to hash.
     with pytest.raises(VideoRejected) as rejected:
         hash_video(SparseBytes(len(small), [(0, small[:prefix])]), max_pixels=MAX_PIXELS)
@@ -445,6 +448,8 @@ _HOOKED: list[bool] = []
 
 
 def test_hashing_opens_no_file_for_writing(small: bytes, tmp_path: os.PathLike[str]) -> None:
+    """Python's opens, seen by an audit hook. (FFmpeg's own are kept out by the demuxer and
+    protocol whitelists: test_rejections, an HLS playlist is refused.)"""
     if not _HOOKED:  # audit hooks cannot be removed: install one, for the whole session
         sys.addaudithook(_audit)
         _HOOKED.append(True)

@@ -35,11 +35,15 @@ FFmpeg's frame threads would multiply the decoded frames held in memory; the sma
 matrix products of PDQ expect one BLAS thread, as ``monitor.hashing.workers`` sets), and FFmpeg's
 cheap-decode switches, which cost little in the hashes: the loop filter (deblocking) is
 skipped, and so are non-reference frames (mostly B-frames), which no later frame needs.
-Only sampled frames are converted and scaled. Measured (``benchmarks``-style, median of
-5 runs on this 2-core machine with other jobs) on a 60 s 1280x720 30 fps H.264 clip
-(x264 default settings: preset medium, crf 23, B-frames) made by ``synth.camera_video``:
-about 1000 frames/s, 34x real time, of CPU time (1.8 s for the
-60 s; wall time 2.6 s with the other jobs).
+Only sampled frames are converted and scaled. Measured (median of 5 runs, CPU time, on
+this 2-core machine with other jobs: load about 5) on a 60 s 1280x720 30 fps H.264 clip
+(x264's defaults: preset medium, crf 23, High profile, B-frames; 575 kbit/s, as the slow
+camera moves of ``synth.camera_video`` compress well): 1.53 s, that is 1180 frames/s,
+39x real time (wall time 2.5 s, 24x, with the other jobs); with ``mirrored`` the same.
+FFmpeg's decoding alone takes 2.61 s of those frames, 2.18 s without the loop filter,
+1.57 s without non-reference frames, 1.20 s without both; the scene thumbnail costs
+about 75 us a decoded frame, the reduction and PDQ of a sampled frame about 4 ms.
+HIGHER_BITRATE
 
 Memory is bounded whatever the length: one decoded frame at a time (FFmpeg's decoder
 keeps its reference frames), the thumbnail of the previous one, and the hashes.
@@ -91,6 +95,8 @@ SCENE_THRESHOLD = 30.0
 SCENE_MIN_GAP = 0.3
 #: Luma at or below this (in 0-255) is a border's "black" (video black is 16).
 BORDER_DARK = 40
+#: FFmpeg's ``skip_frame``: frames not decoded at all ("NONREF": those no other frame needs).
+SKIP_FRAME = "NONREF"
 #: Consecutive decode errors tolerated before the rest of the stream is given up.
 MAX_DECODE_ERRORS = 8
 #: Thumbnail used for scene changes: rows and column blocks.
@@ -376,7 +382,12 @@ def hash_video(
 
     ``data`` is the whole file, or a ``SparseBytes`` of the parts fetched (the result is
     then ``partial``). ``mirrored`` (the reference side) also hashes each sampled frame's
-    mirror image. Raises ``VideoRejected``.
+    mirror image. ``max_frames`` counts sampled frames; reaching it, the time budget, a
+    frame over ``max_pixels`` or a stream that breaks off ends hashing: the frames so far
+    are kept and the result is ``partial``, or, with none, ``VideoRejected`` is raised
+    (``video_timeout``, ``video_too_many_pixels``, ``video_corrupt``). Also raised:
+    ``video_corrupt`` (not a container we read, no decoder), ``video_no_stream``,
+    ``video_too_many_pixels`` (from the header, before decoding), ``video_no_frames``.
     """
     started = time.monotonic()
     if fps <= 0 or max_frames <= 0:
@@ -421,7 +432,7 @@ def hash_video(
             )
         context.thread_count = 1
         context.thread_type = "SLICE"
-        context.skip_frame = "NONREF"
+        context.skip_frame = SKIP_FRAME
         context.options = {"skip_loop_filter": "all"}
         rate = stream.average_rate or stream.guessed_rate
         step = 1.0 / float(rate) if rate else 1.0 / 25
