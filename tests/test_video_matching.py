@@ -3,14 +3,17 @@ few small real videos made from the test photos."""
 
 from __future__ import annotations
 
+import io
 import random
 import threading
 import time
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
-from monitor.video import Frame
+from monitor.video import CRAWL_FPS, REFERENCE_FPS, Frame, VideoHashes, synth
 from monitor.video.matching import VideoIndex, VideoMatch
 
 # ----------------------------------------------------------------------------- synthetic
@@ -63,14 +66,17 @@ def sample(
     end: float | None = None,
     noise: int = 0,
     quality: int = 90,
+    fps: float = 1.0,
 ) -> list[Frame]:
-    """The frames a 1 fps sampling of footage[start:end] gives, timed from the copy's start."""
+    """The frames an ``fps`` sampling of footage[start:end] gives, timed from the copy's
+    start."""
     end = footage.duration if end is None else end
     frames = []
-    at = 0.0
-    while start + at < end - 1e-9:
+    n = 0
+    while start + n / fps < end - 1e-9:
+        at = n / fps
         frames.append(Frame(at, noisy(footage.hash_at(start + at), noise, rng), quality))
-        at += 1.0
+        n += 1
     return frames
 
 
@@ -116,6 +122,30 @@ def test_excerpt_reports_its_time_ranges(rng: random.Random) -> None:
     assert m.ref_end == pytest.approx(75.5, abs=1.01)
     # the offset is the trim: the reference's time is the copy's + 40.5 s
     assert m.ref_start - m.query_start == pytest.approx(40.5, abs=1.0)
+
+
+def test_reference_sampled_more_densely(rng: random.Random) -> None:
+    """References are hashed at 4 frames a second (monitor.video.REFERENCE_FPS), copies at
+    1: the shares count seconds of the reference, not its frames."""
+    footage = Footage(rng, scenes=10, drift=40.0)  # fast motion: 1 s apart is 40 bits
+    index = VideoIndex()
+    index.add(1, 1, sample(footage, rng, fps=4.0))
+    assert index.frames == 240
+    copy = sample(footage, rng, start=12.4, noise=8)  # between the 1 fps samples
+    m = only(index.match(copy), 1)
+    assert m.matched == len(copy) == 48 and m.query_share == 1.0
+    assert m.ref_share == pytest.approx(1.0, abs=0.05)
+    assert m.ref_start == pytest.approx(12.4, abs=0.2)
+    assert m.ref_end == pytest.approx(59.4, abs=0.2)
+    # Sampled at 1 fps, the reference misses most of this copy's frames (0.4 s away from
+    # each, the picture has moved by 16 bits more than the noise, 24 bits in all, and the
+    # next sample is 0.6 s away: 32 bits), though it still aligns the rest.
+    sparse = VideoIndex(frame_threshold=20)
+    sparse.add(1, 1, sample(footage, rng))
+    assert sparse.match(copy) == []
+    dense = VideoIndex(frame_threshold=20)
+    dense.add(1, 1, sample(footage, rng, fps=4.0))
+    assert only(dense.match(copy), 1).query_share == 1.0
 
 
 def test_trimmed_start_and_end(rng: random.Random) -> None:
@@ -334,3 +364,91 @@ def test_bad_hash_is_refused() -> None:
     with pytest.raises(ValueError):
         index.add(1, 1, [Frame(0.0, "zz" * 32, 90)] * 5)
     assert len(index) == 0 and index.frames == 0
+
+
+# ----------------------------------------------------------------------------- real videos
+
+PHOTOS = sorted((Path(__file__).parent / "data" / "photos").glob("*.jpg"))
+SECONDS = 16.0  # four shots of 4 s
+SMALL = {"fps": 15, "size": (320, 180)}
+MAX_PIXELS = 10_000_000
+
+
+def _hash(data: bytes, *, reference: bool = False) -> VideoHashes:
+    from monitor.video.hashing import hash_video
+
+    if reference:  # as monitor.hashes enrols a victim's video
+        return hash_video(data, max_pixels=MAX_PIXELS, fps=REFERENCE_FPS, mirrored=True)
+    return hash_video(data, max_pixels=MAX_PIXELS, fps=CRAWL_FPS)
+
+
+@pytest.fixture(scope="module")
+def real() -> tuple[VideoIndex, bytes]:
+    """An index of two reference videos (entries 1 and 2, original and mirrored views)
+    made from the test photos, and entry 1's bytes."""
+    first = synth.camera_video(PHOTOS[:4], seconds=SECONDS, seed=1, **SMALL)
+    second = synth.camera_video(PHOTOS[4:8], seconds=SECONDS, seed=2, **SMALL)
+    index = VideoIndex()
+    for entry, data in ((1, first), (2, second)):
+        hashes = _hash(data, reference=True)
+        index.add(entry, 10 + entry, hashes.frames)
+        index.add(entry, 10 + entry, hashes.mirrored, view="mirrored")
+    return index, first
+
+
+def test_real_trimmed_copy_matches_with_its_time_range(real: tuple[VideoIndex, bytes]) -> None:
+    index, original = real
+    m = only(index.match(_hash(synth.transform(original, start=3.4)).frames), 1)
+    assert (m.case_id, m.view) == (11, "original")
+    assert m.query_share >= 0.8 and m.ref_share >= 0.7
+    assert m.query_start == pytest.approx(0.0, abs=0.6)
+    assert m.ref_start == pytest.approx(3.4, abs=0.6)
+    assert m.ref_end == pytest.approx(SECONDS - 0.5, abs=1.0)
+    assert m.query_end == pytest.approx(SECONDS - 3.4 - 0.5, abs=1.0)
+
+
+def test_real_excerpt_matches_with_its_time_range(real: tuple[VideoIndex, bytes]) -> None:
+    index, original = real
+    m = only(index.match(_hash(synth.transform(original, start=4.6, end=10.6)).frames), 1)
+    assert m.query_start == pytest.approx(0.0, abs=0.6)
+    assert m.query_end == pytest.approx(5.5, abs=1.0)
+    assert m.ref_start == pytest.approx(4.6, abs=0.6)
+    assert m.ref_end == pytest.approx(10.1, abs=1.0)
+
+
+def test_real_rescaled_reencoded_watermarked_copy_matches(real: tuple[VideoIndex, bytes]) -> None:
+    index, original = real
+    copy = synth.transform(original, size=(192, 108), bitrate=120_000, watermark="@someone")
+    m = only(index.match(_hash(copy).frames), 1)
+    assert m.view == "original" and m.query_share >= 0.7
+    assert m.ref_start == pytest.approx(0.0, abs=0.6)
+
+
+def test_real_flipped_letterboxed_copy_matches_the_mirrored_view(
+    real: tuple[VideoIndex, bytes],
+) -> None:
+    index, original = real
+    copy = synth.transform(original, flip=True, letterbox=0.25, fps=24)
+    m = only(index.match(_hash(copy).frames), 1)
+    assert m.view == "mirrored" and m.query_share >= 0.7
+
+
+def test_real_unrelated_and_shared_photo_videos_do_not_match(
+    real: tuple[VideoIndex, bytes],
+) -> None:
+    """Other videos, even one that shows one of the reference's photos (another camera
+    move over it, 4 s of 16) or a still of one of its frames, match nothing."""
+
+    index, original = real
+    unrelated = synth.camera_video(PHOTOS[6:10], seconds=SECONDS, seed=5, **SMALL)
+    assert index.match(_hash(unrelated).frames) == []
+    shared = synth.camera_video(
+        [PHOTOS[0], PHOTOS[8], PHOTOS[9], PHOTOS[4]], seconds=SECONDS, seed=6, **SMALL
+    )
+    assert index.match(_hash(shared).frames) == []
+    with av.open(io.BytesIO(original)) as container:  # the reference's frame at 6 s
+        still = next(f for f in container.decode(video=0) if f.time >= 6.0).to_image()
+    stills = synth.camera_video(
+        [still, PHOTOS[8], PHOTOS[9], PHOTOS[5]], seconds=SECONDS, seed=7, **SMALL
+    )
+    assert index.match(_hash(stills).frames) == []

@@ -17,21 +17,29 @@ How a query is answered (``VideoIndex.match``):
    this wide. The pairs within ``frame_threshold`` are kept.
 2. Candidates. Only the (entry, view) pairs whose matched query frames could reach the
    shares are aligned.
-3. Alignment. Each pair (query frame at q, reference frame at r) votes for the offset
-   r - q, in bins of ``OFFSET_BIN`` seconds. A centre's score is the number of distinct
-   query frames with a pair within ``offset_tolerance`` of it; the best centre wins (and
-   is moved to the median offset of its pairs where that scores as well). Sampling is
-   about one frame a second (plus scene changes) on both sides and not at the same
-   instants (a copy trimmed by 2.5 s samples half-way between the reference's samples),
-   so a pair's offset may be the true one +- 0.5 s, and more where the picture changes
-   slowly and a neighbouring sample also matches: the tolerance is 1.25 s.
+3. Alignment. Each query frame votes, with its nearest reference frames (those within
+   ``VOTE_MARGIN`` bits of its smallest distance), for the offset r - q (reference time
+   minus query time), in bins of ``OFFSET_BIN`` seconds. A centre's score is the number
+   of distinct query frames with a vote within ``offset_tolerance`` of it (ties: the
+   frames whose very nearest frame is within it, then the middle of the tied run). Only
+   the nearest frames vote: where the picture changes slowly, a frame is also within the
+   threshold of reference frames seconds away, and a piece shown in another order
+   would join the alignment through them. A query frame is aligned when one of its
+   votes is within the tolerance of the best centre. Copies are sampled at other
+   instants than the reference (a copy trimmed by 2.4 s samples between the reference's
+   samples; scene changes add samples of their own), so the tolerance is 1.25 s.
 4. The aligned pairs give the match: the query frames matched (each with its nearest
    reference frame: the median of those distances is the match's distance), their time
-   span in the query, the span of their reference frames, and the reference frames
-   matched within that span. ``ref_share`` is measured within the matched reference span,
-   not over the whole reference, so that an excerpt (a minute out of twenty) matches;
-   ``query_share`` over the whole query, so that a video that shows a few seconds of
-   the reference among unrelated minutes does not.
+   span in the query, the span of their reference frames, and the seconds of that
+   reference span that hold a matched reference frame. ``ref_share`` is measured within
+   the matched reference span, not over the whole reference, so that an excerpt (a
+   minute out of twenty) matches, and per second of it rather than per frame, as a
+   reference is sampled more densely than a crawled copy (``monitor.video.REFERENCE_FPS``
+   4 a second against ``CRAWL_FPS`` 1: a copy's frame then always has a reference frame
+   within an eighth of a second, where at 1 fps it may fall half a second away, which
+   in a camera move is 30-100 PDQ bits). ``query_share`` is over the whole query, so
+   that a video that shows a few seconds of the reference among unrelated minutes does
+   not match.
 
 Low-quality frames (PDQ quality under ``min_quality``: black, flat or nearly flat
 pictures, whose hashes are noise and match each other) are left out on both sides:
