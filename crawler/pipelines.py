@@ -115,17 +115,65 @@ def header(response: Response, name: str) -> str | None:
     return value.decode("latin-1")[:400] if value else None
 
 
-class ImageHashPipeline(MediaPipeline):
+class InMemoryMediaPipeline(MediaPipeline):
+    """What the image and the video pipelines share: results in a bounded cache, failures
+    counted by kind (``monitor/errors/<what>/<kind>``), hashing in a worker with one
+    retry, and nothing ever stored."""
+
     LOG_FAILED_RESULTS = False  # failures are counted by kind instead, see media_failed
+    #: "image" or "video": the statistics' and the log's word.
+    what = "image"
 
     class SpiderInfo(MediaPipeline.SpiderInfo):
-        """Scrapy's, with the run's image results in a bounded cache (crawler.mediacache)."""
+        """Scrapy's, with the run's results in a bounded cache (crawler.mediacache)."""
 
         def __init__(self, spider: Any) -> None:
             super().__init__(spider)
             limit = spider.crawler.settings.getint("MONITOR_MEDIA_CACHE_SIZE", DEFAULT_LIMIT)
             self.downloaded = RecentResults(limit)
 
+    rt: Runtime
+
+    async def in_worker(self, timeout: float, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in a hashing worker process, beside the crawl
+        (monitor.hashing.workers). Work whose worker died is tried once more in a new one:
+        the worker may have died of other work (killed for taking too long) rather than of
+        this. Past ``timeout`` the workers are killed (a decoder caught in a loop)."""
+        pool = self.rt.hashing
+        assert pool is not None
+        for attempt in (1, 2):
+            future = pool.call(fn, *args)
+            try:
+                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            except TimeoutError:
+                pool.kill()
+                raise ImageSkipped("hash_timeout", f"not hashed within {timeout:g} s") from None
+            except WorkerCrashed as exc:
+                if attempt == 2:
+                    raise ImageSkipped("hash_worker_crashed", str(exc)) from None
+        raise AssertionError("unreachable")
+
+    def media_failed(self, failure: Failure, request: Request, info: Any) -> None:  # type: ignore[override]
+        """Count the failure by kind. Returning None (not raising) makes the result None,
+        cached like any result, so the failure is neither retried within the run nor
+        logged as an error with a traceback by MediaPipeline."""
+        kind = classify(failure)
+        self.stats.inc_value(f"monitor/errors/{self.what}/{kind}")
+        logger.info("%s not hashed (%s): %s", self.what, kind, request.url)
+
+    def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
+        if isinstance(item, PageItem):
+            done = [value for ok, value in results if ok and value is not None]
+            setattr(item, "results" if self.what == "image" else "video_results", done)
+        return item
+
+    def file_path(
+        self, request: Request, response: Any = None, info: Any = None, *, item: Any = None
+    ) -> str:
+        raise NotImplementedError("nothing is ever stored")
+
+
+class ImageHashPipeline(InMemoryMediaPipeline):
     def __init__(self, crawler: Crawler, rt: Runtime) -> None:
         super().__init__(crawler=crawler)
         self.rt = rt
@@ -227,7 +275,9 @@ class ImageHashPipeline(MediaPipeline):
     async def _hash(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
         try:
             if self.rt.hashing is not None:
-                hashes = await self._hash_in_worker(body, sha256)
+                hashes = await self.in_worker(
+                    HASH_TIMEOUT, crawl_hashes, body, self.max_pixels, sha256
+                )
             else:
                 # Decoding is CPU work: off the event loop, on the crawl's cpu thread.
                 hashes = await self.rt.cpu(crawl_hashes, body, self.max_pixels, sha256)
@@ -235,44 +285,6 @@ class ImageHashPipeline(MediaPipeline):
             raise ImageSkipped(exc.kind, str(exc)) from None
         self.stats.inc_value("monitor/images/hashed")
         return hashes
-
-    async def _hash_in_worker(self, body: bytes, sha256: str):  # type: ignore[no-untyped-def]
-        """In a worker process, beside the crawl (monitor.hashing.workers). An image whose
-        worker died is tried once more in a new one: it may have died of another image
-        (killed for taking too long) rather than of this one."""
-        pool = self.rt.hashing
-        assert pool is not None
-        for attempt in (1, 2):
-            future = pool.submit(body, self.max_pixels, sha256)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), HASH_TIMEOUT)
-            except TimeoutError:
-                pool.kill()
-                raise ImageSkipped(
-                    "hash_timeout", f"not hashed within {HASH_TIMEOUT:g} s"
-                ) from None
-            except WorkerCrashed as exc:
-                if attempt == 2:
-                    raise ImageSkipped("hash_worker_crashed", str(exc)) from None
-        raise AssertionError("unreachable")
-
-    def media_failed(self, failure: Failure, request: Request, info: Any) -> None:  # type: ignore[override]
-        """Count the failure by kind. Returning None (not raising) makes the image's
-        result None, cached like any result, so the failure is neither retried within
-        the run nor logged as an error with a traceback by MediaPipeline."""
-        kind = classify(failure)
-        self.stats.inc_value(f"monitor/errors/image/{kind}")
-        logger.info("image not hashed (%s): %s", kind, request.url)
-
-    def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
-        if isinstance(item, PageItem):
-            item.results = [value for ok, value in results if ok and value is not None]
-        return item
-
-    def file_path(
-        self, request: Request, response: Any = None, info: Any = None, *, item: Any = None
-    ) -> str:
-        raise NotImplementedError("nothing is ever stored")
 
 
 class PageStatePipeline:
@@ -390,26 +402,22 @@ class MatchPipeline:
         ]
 
     def _observe_video(self, result: VideoResult) -> Observation:
-        return Observation(
-            image_url=result.url,
-            final_url=result.final_url if result.final_url != result.url else None,
-            content_type=result.content_type,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            hashes=result.hashes,
-            matches=tuple(self.rt.videos.detect(result.hashes)),
-        )
+        return _observation(result, self.rt.videos.detect(result.hashes))
 
     def _observe(self, result: ImageResult) -> Observation:
         views = result.hashes.views
         if not views:  # should not happen: every image is hashed with the rule's views
             views = tuple(QueryHash(value, ORIGINAL) for value in result.hashes.hashes)
-        return Observation(
-            image_url=result.url,
-            final_url=result.final_url if result.final_url != result.url else None,
-            content_type=result.content_type,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            hashes=result.hashes,
-            matches=tuple(self.detector.detect(views)),
-        )
+        return _observation(result, self.detector.detect(views))
+
+
+def _observation(result: ImageResult | VideoResult, matches: Any) -> Observation:
+    return Observation(
+        image_url=result.url,
+        final_url=result.final_url if result.final_url != result.url else None,
+        content_type=result.content_type,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        hashes=result.hashes,
+        matches=tuple(matches),
+    )

@@ -23,7 +23,6 @@ a pipe.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -33,15 +32,13 @@ from typing import Any
 from scrapy import Request
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy.pipelines.media import MediaPipeline
-from twisted.python.failure import Failure
 
 from crawler import playlists
-from crawler.errors import ImageSkipped, classify
+from crawler.errors import ImageSkipped
 from crawler.items import PageItem, VideoResult
-from crawler.pipelines import ImageHashPipeline, header
+from crawler.pipelines import InMemoryMediaPipeline, header
 from crawler.runtime import Runtime, runtime
-from monitor.hashing.workers import HASH_TIMEOUT, WorkerCrashed, crawl_video_hashes
+from monitor.hashing.workers import HASH_TIMEOUT, crawl_video_hashes
 from monitor.incremental import conditional_headers
 from monitor.recording import known_video
 from monitor.video import VideoHashes, VideoRejected
@@ -70,10 +67,8 @@ def content_range(response: Response) -> tuple[int, int, int | None] | None:
     return int(match[1]), int(match[2]), total
 
 
-class VideoHashPipeline(MediaPipeline):
-    LOG_FAILED_RESULTS = False  # failures are counted by kind, see media_failed
-
-    SpiderInfo = ImageHashPipeline.SpiderInfo
+class VideoHashPipeline(InMemoryMediaPipeline):
+    what = "video"
 
     def __init__(self, crawler: Crawler, rt: Runtime) -> None:
         super().__init__(crawler=crawler)
@@ -189,7 +184,14 @@ class VideoHashPipeline(MediaPipeline):
         payload = data if isinstance(data, bytes) else (data.total, data.parts)
         try:
             if self.rt.hashing is not None:
-                hashes = await self._hash_in_worker(payload)
+                # The budget is enforced inside; past it and a margin the decoder is stuck.
+                hashes = await self.in_worker(
+                    self.seconds + HASH_TIMEOUT,
+                    crawl_video_hashes,
+                    payload,
+                    self.max_pixels,
+                    self.seconds,
+                )
             else:
                 hashes = await self.rt.cpu(
                     crawl_video_hashes, payload, self.max_pixels, self.seconds
@@ -198,23 +200,6 @@ class VideoHashPipeline(MediaPipeline):
             raise ImageSkipped(exc.kind, str(exc)) from None
         self.stats.inc_value("monitor/videos/hashed")
         return hashes
-
-    async def _hash_in_worker(self, payload: Any) -> VideoHashes:
-        pool = self.rt.hashing
-        assert pool is not None
-        # The budget is enforced inside; past it and a margin the decoder is stuck.
-        timeout = self.seconds + HASH_TIMEOUT
-        for attempt in (1, 2):
-            future = pool.call(crawl_video_hashes, payload, self.max_pixels, self.seconds)
-            try:
-                return await asyncio.wait_for(asyncio.wrap_future(future), timeout)
-            except TimeoutError:
-                pool.kill()
-                raise ImageSkipped("hash_timeout", f"not hashed within {timeout:g} s") from None
-            except WorkerCrashed as exc:
-                if attempt == 2:
-                    raise ImageSkipped("hash_worker_crashed", str(exc)) from None
-        raise AssertionError("unreachable")
 
     async def _file(self, response: Response, request: Request) -> tuple[bytes | SparseBytes, bool]:
         """A video file's bytes: whole, or its start and end when it is longer than the cap."""
@@ -285,21 +270,6 @@ class VideoHashPipeline(MediaPipeline):
             chunks.append(got.body)
             held += len(got.body)
         return b"".join(chunks), False
-
-    def media_failed(self, failure: Failure, request: Request, info: Any) -> None:  # type: ignore[override]
-        kind = classify(failure)
-        self.stats.inc_value(f"monitor/errors/video/{kind}")
-        logger.info("video not hashed (%s): %s", kind, request.url)
-
-    def item_completed(self, results: list[Any], item: Any, info: Any) -> Any:
-        if isinstance(item, PageItem):
-            item.video_results = [value for ok, value in results if ok and value is not None]
-        return item
-
-    def file_path(
-        self, request: Request, response: Any = None, info: Any = None, *, item: Any = None
-    ) -> str:
-        raise NotImplementedError("nothing is ever stored")
 
 
 def _sha256(data: bytes | SparseBytes) -> str:

@@ -183,18 +183,23 @@ MAX_REFERENCE_VIDEO_BYTES = 1024 * 1024 * 1024
 MAX_REFERENCE_FRAMES = 4 * 3600 * int(REFERENCE_FPS)
 
 
+def _read(path: Path, limit: int, result: AddResult, too_large: str) -> bytes | None:
+    """The file's bytes, or None with the reason in ``result.skipped``."""
+    try:
+        if path.stat().st_size > limit:
+            result.skipped.append((str(path), f"{too_large} {limit} bytes"))
+            return None
+        return path.read_bytes()
+    except OSError as exc:
+        result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+        return None
+
+
 def _hash_video_file(app: App, path: Path, result: AddResult) -> VideoHashes | None:
     """Her video's frames, hashed in memory (and those of its mirror image, so that a
     flipped copy is found too), with its digests. Never stored: only its hashes."""
-    try:
-        if path.stat().st_size > MAX_REFERENCE_VIDEO_BYTES:
-            result.skipped.append(
-                (str(path), f"video larger than {MAX_REFERENCE_VIDEO_BYTES} bytes")
-            )
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+    data = _read(path, MAX_REFERENCE_VIDEO_BYTES, result, "video larger than")
+    if data is None:
         return None
     try:
         video = hash_video(
@@ -238,14 +243,8 @@ def video_entries(video: VideoHashes, label: str | None) -> list[NewHash]:
 def _hash_file(
     app: App, path: Path, result: AddResult, rule: DecisionRule
 ) -> tuple[list[QueryHash], str, str] | None:
-    try:
-        size = path.stat().st_size
-        if size > app.config.max_image_bytes:
-            result.skipped.append((str(path), f"larger than {app.config.max_image_bytes} bytes"))
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        result.skipped.append((str(path), f"cannot read: {exc.strerror or exc}"))
+    data = _read(path, app.config.max_image_bytes, result, "larger than")
+    if data is None:
         return None
     try:
         hashes = hash_image_bytes(
