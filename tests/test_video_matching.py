@@ -230,6 +230,9 @@ def test_low_quality_frames_are_ignored(rng: random.Random) -> None:
     index = VideoIndex()
     index.add(1, 1, sample(footage, rng) + [Frame(60.0 + t, black, 0) for t in range(30)])
     assert index.frames == 60  # the 30 black frames are not held
+    edge = VideoIndex()  # the default min_quality: 30
+    edge.add(2, 1, [Frame(0.0, "1" * 64, 29), Frame(1.0, "2" * 64, 30)])
+    assert edge.frames == 1
     # A video of black frames (quality 0) matches nothing, even the same black frames.
     assert index.match([Frame(float(t), black, 0) for t in range(60)]) == []
     # Black frames in a copy count neither for nor against it.
@@ -237,7 +240,7 @@ def test_low_quality_frames_are_ignored(rng: random.Random) -> None:
     copy = [Frame(f.at, black, 0) if 10 <= f.at < 40 else f for f in copy]
     m = only(index.match(copy), 1)
     assert m.matched == 30 and m.query_share == 1.0
-    # ... but at quality 60 (>= min_quality 50) they are frames, unmatched: half the copy.
+    # ... but at quality 60 (over min_quality) they are frames, unmatched: half the copy.
     copy = [Frame(f.at, black, 60) if 10 <= f.at < 40 else f for f in copy]
     (m,) = index.explain(copy)
     assert m.query_share == pytest.approx(0.5, abs=0.02)

@@ -11,10 +11,11 @@ How a query is answered (``VideoIndex.match``):
 1. Distances. Every usable query frame against every reference frame of every entry,
    brute force: XOR and popcount of the packed 256-bit hashes in numpy, the reference
    rows stored word-major (four contiguous uint64 rows), in blocks of query frames and
-   reference rows so that the temporaries stay a few MB. 600 query frames against 50,000
-   reference frames take about 0.1 s on one core of the development machine (see
-   benchmarks/video.py); a multi-index would not pay at this size and with a threshold
-   this wide. The pairs within ``frame_threshold`` are kept.
+   reference rows so that the temporaries stay a few MB, half the bits first (see
+   ``_pairs``). A 600-frame query against 73,000 reference frames (300 one-minute
+   videos at 4 frames a second) takes 100-180 ms on one core of the development machine,
+   a 20-frame one 2-7 ms (benchmarks/video.py); a multi-index would not pay at this size
+   and with a threshold this wide. The pairs within ``frame_threshold`` are kept.
 2. Candidates. Only the (entry, view) pairs whose matched query frames could reach the
    shares are aligned.
 3. Alignment. Each query frame votes, with its nearest reference frames (those within
@@ -49,14 +50,36 @@ A flipped copy matches the reference's ``mirrored`` view (the hashes of its fram
 mirrored, added with ``view="mirrored"``); each entry is reported once, with its better
 view.
 
-The defaults, and why (benchmarks/video.py, 2026-11-29: reference videos of camera
-moves over real photographs, 12 transforms, distractors made of other photographs; see
-benchmarks/README.md):
+The defaults, and why (benchmarks/video.py, 2026-11-29; see benchmarks/README.md: 8
+reference videos and 12 distractors of camera moves over the 10 test photographs, 20 s,
+640x360; 14 transforms of each reference: re-encoding down to 200 kbit/s, rescaling to
+320x180, 15 and 24 fps, trimmed start and end, a 30 % excerpt, letterbox, watermark,
+flip, all at once; 880 pairs of distinct videos, which share photographs):
 
-- ``frame_threshold=31``: ...
-- ``min_quality=50``: PDQ's own recommendation; black and flat frames score 0.
-- ``min_query_share=0.5``, ``min_ref_share=0.5``: ...
-- ``min_frames=4``, ``min_seconds=3.0``: ...
+- ``frame_threshold=31`` (PDQ's usual threshold for images): recall is the same from 24
+  to 48 (112/112 with the other defaults), 105/112 at 16 (the combined transform moves
+  frames 16-30 bits). Between distinct videos, the closest alignment held 2 frames in
+  order at 31, 3 at 40 and 4 at 48: the order does most of the work, and 31 keeps it
+  far from the minimums.
+- ``min_quality=30``: black, fades (a frame at 10 % brightness: quality 12) and heavy
+  blur (9) stay out, as in vPDQ; PDQ's own 50 also dropped real frames of textured or
+  zoomed photographs (5 % of the set's frames are under 50, none under 30), which cost
+  2 of the 8 excerpts (112/112 at 0-40, 110/112 at 50-60); dim phone footage, common
+  here, scores in the 30-60s. A linear gradient scores 44: such frames are admitted, the
+  order and shares decide.
+- ``min_query_share=0.4``, ``min_ref_share=0.5``: the matched copies' lowest shares were
+  0.56 (all transforms at once) and 0.63 (a trimmed start: the copy's samples fall
+  between the reference's, in camera moves), their reference shares 0.60; distinct
+  videos reached 0.17 at most. Recall is the same with both minimums anywhere from 0.3
+  to 0.5 (112/112), and falls from 0.6 (111, 107 at 0.7, 102 at 0.8: vPDQ's 80 % would
+  miss the harder copies). 0.4 also lets a copy with an intro or an outro of its own
+  match, as long as the victim's video is 40 % of it.
+- ``min_frames=4``, ``min_seconds=3.0``: distinct videos aligned at most 2 frames over 1 s
+  (a shared photograph, a similar shot); with no minimums at all, 62 of the 880 pairs
+  matched. A still that both videos hold for a few seconds matches only where it is
+  40 % of the copy. Copies shorter than 3 s, or with fewer than 4 usable frames, are
+  not matched (at 2 frames and 1 s recall is 112/112 and the shares still stop every
+  distinct pair, but these reach exactly that: no margin).
 
 Reads are lock-free: ``match`` reads one immutable snapshot; ``add`` and ``remove``
 publish a new one under a lock (``add`` appends past the rows any snapshot reads, so a
@@ -86,13 +109,14 @@ OFFSET_TOLERANCE = 1.25
 VOTE_MARGIN = 6
 
 FRAME_THRESHOLD = 31
-MIN_QUALITY = 50
-MIN_QUERY_SHARE = 0.5
+MIN_QUALITY = 30
+MIN_QUERY_SHARE = 0.4
 MIN_REF_SHARE = 0.5
 MIN_FRAMES = 4
 MIN_SECONDS = 3.0
 
 _WORDS = 4  # a PDQ hash: 256 bits
+_FILTER_WORDS = 2  # words counted in the first pass (see _pairs)
 _QUERY_BLOCK = 64  # query frames compared at once
 _ROW_BLOCK = 8192  # reference rows compared at once: temporaries of 64 x 8192 x 8 bytes
 
@@ -173,9 +197,12 @@ def _pairs(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query frame, reference row, distance) of every pair within ``threshold``.
 
-    Blocks of query frames x reference rows; per word one XOR and one popcount into
-    uint8 counts, summed in uint8 (a sum of 256, every bit different, wraps to 0: the
-    few pairs that pass are checked again exactly).
+    Blocks of query frames x reference rows. The first pass counts the first
+    ``_FILTER_WORDS`` words only (half the bits: their distance is at most the whole
+    one, so no pair within the threshold is lost): two unrelated PDQ hashes differ in
+    64 +- 6 of 128 bits, so hardly any pass 31, and the pass costs half of a whole
+    comparison. Counts are summed in uint8; the few pairs that pass are counted again
+    exactly, on every word.
     """
     nq = query.shape[1]
     found_q: list[np.ndarray] = []
@@ -190,7 +217,7 @@ def _pairs(
             q1 = min(nq, q0 + _QUERY_BLOCK)
             x = np.bitwise_xor(block[0][None, :], query[0, q0:q1, None])
             d = np.bitwise_count(x)
-            for w in range(1, _WORDS):
+            for w in range(1, _FILTER_WORDS):
                 np.bitwise_xor(block[w][None, :], query[w, q0:q1, None], out=x)
                 d += np.bitwise_count(x)
             hit = d <= threshold
