@@ -299,7 +299,7 @@ def _video_verdict(app: App, body: bytes, frames_json: str) -> str:
     """ "same" when the video now at the URL is still the one seen (its frames match in
     order, as a crawl decides), "different" otherwise (a page, a placeholder, another video)."""
     try:
-        now = hash_video(body, max_pixels=app.config.max_image_pixels)
+        now = hash_video(body, max_pixels=app.config.max_image_pixels, fast=True)
     except VideoRejected:
         return "different"
     index = VideoIndex()

@@ -91,7 +91,9 @@ def crawl_video_hashes(
     from monitor.video.hashing import SparseBytes, hash_video
 
     data = payload if isinstance(payload, bytes) else SparseBytes(*payload)
-    return hash_video(data, max_pixels=max_pixels, fps=CRAWL_FPS, time_budget=time_budget)
+    return hash_video(
+        data, max_pixels=max_pixels, fps=CRAWL_FPS, time_budget=time_budget, fast=True
+    )
 
 
 class WorkerCrashed(Exception):
