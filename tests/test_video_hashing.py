@@ -23,7 +23,7 @@ import pytest
 from conftest import PHOTOS
 
 from monitor.hashing.base import hamming_hex
-from monitor.video import Frame, VideoHashes, VideoRejected
+from monitor.video import REFERENCE_FPS, Frame, VideoHashes, VideoRejected
 from monitor.video.hashing import SparseBytes, crop_borders, hash_video
 from monitor.video.synth import camera_video, transform
 
@@ -493,3 +493,20 @@ def test_speed_720p_is_reported() -> None:
         f" on one core ({cpu:.2f} s CPU, {len(hashes.frames)} frames hashed)"
     )
     assert len(hashes.frames) >= 3
+
+
+def test_fast_skips_b_frames_and_its_samples_stay_near(original: bytes) -> None:
+    """The crawl's side (``fast``): H.264 B-frames are not decoded, so a sample may come a
+    few frames late (at most 0.13 s at 30 fps with x264's B-frames), and each is within a
+    few bits of the reference side's frame nearest in time (4 a second)."""
+    reference = hash_video(original, max_pixels=MAX_PIXELS, fps=REFERENCE_FPS)
+    plain = hash_video(original, max_pixels=MAX_PIXELS)
+    fast = hash_video(original, max_pixels=MAX_PIXELS, fast=True)
+    grid = [f.at for f in fast.frames if all(abs(f.at - c) > 0.2 for c in CUTS)]
+    assert len(grid) >= 5
+    assert all(0 <= t - round(t) <= 0.14 for t in grid), grid
+    # Not the same frames as the plain decoding (else nothing was skipped)...
+    assert [f.at for f in fast.frames] != [f.at for f in plain.frames]
+    # ... yet close to the reference's.
+    distances = aligned(reference.frames, fast.frames, tolerance=0.15)
+    assert len(distances) >= len(fast.frames) - 1 and max(distances) <= 24, distances
