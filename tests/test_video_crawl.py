@@ -192,13 +192,9 @@ def test_md5_of_her_video_alone_finds_its_exact_copies(
     md5 = hashlib.md5(sample.reference_video, usedforsecurity=False).hexdigest()
     hashes = env.tmp_path / "stopncii.json"
     hashes.write_text(
-        json.dumps(
-            {"count": 1, "hashRecords": [{"signalType": "VideoMD5", "hashValue": md5}]}
-        )
+        json.dumps({"count": 1, "hashRecords": [{"signalType": "VideoMD5", "hashValue": md5}]})
     )
     env.cli("hashes", "import", str(case_id), str(hashes), check=True)
     _output, hits = crawl(env, server)
     exact = next(v for v in sample.videos if v.transform == "exact")
-    assert [(h["image_url"], h["algorithm"]) for h in hits] == [
-        (server.url(exact.path), "md5")
-    ]
+    assert [(h["image_url"], h["algorithm"]) for h in hits] == [(server.url(exact.path), "md5")]
