@@ -75,13 +75,56 @@ def make_preview(
         decoded = decode_image(data, max_pixels=max_pixels)
     except ImageRejected as exc:
         raise PreviewUnavailable(_REJECTED.get(exc.kind, "cannot decode the image")) from None
-    image = decoded.image.copy()  # luma, at most 512 px
+    return _preview(decoded.image.copy(), reveal, size)  # luma, at most 512 px
+
+
+def _preview(image: Image.Image, reveal: bool, size: int) -> Preview:
     image.thumbnail((size, size), Image.Resampling.LANCZOS)
     if not reveal:
         image = image.filter(ImageFilter.GaussianBlur(max(6.0, max(image.size) * BLUR)))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return Preview(out.getvalue(), MEDIA_TYPE, image.width, image.height, reveal)
+
+
+def video_frame(data: bytes, at: float, *, max_pixels: int) -> Image.Image:
+    """The frame shown ``at`` seconds into video bytes held in memory, as luma (PyAV with
+    the crawl's demuxer whitelist and no protocol: nothing else is opened); the stream's
+    size is checked before decoding. PreviewUnavailable if there is none."""
+    import av
+
+    from monitor.video.hashing import DEMUXERS
+
+    options = {"format_whitelist": ",".join(DEMUXERS), "protocol_whitelist": "none"}
+    try:
+        with av.open(io.BytesIO(data), "r", options=options, timeout=10.0) as container:
+            stream = next(iter(container.streams.video), None)
+            if stream is None or stream.codec_context is None:
+                raise PreviewUnavailable("no video at the source")
+            if stream.codec_context.width * stream.codec_context.height > max_pixels:
+                raise PreviewUnavailable("too large a video (more pixels than allowed)")
+            stream.codec_context.thread_count = 1
+            start = None
+            for frame in container.decode(stream):
+                if frame.time is None:
+                    continue
+                start = frame.time if start is None else start
+                if frame.time - start >= at:
+                    return frame.to_image().convert("L")
+    except PreviewUnavailable:
+        raise
+    except Exception:  # hostile bytes: whatever FFmpeg makes of them
+        raise PreviewUnavailable("a corrupt video at the source") from None
+    raise PreviewUnavailable("the video at the source is shorter than the matched stretch")
+
+
+def make_video_preview(
+    data: bytes, at: float, *, max_pixels: int, reveal: bool = False, size: int = PREVIEW_SIZE
+) -> Preview:
+    """The frame at ``at`` seconds of video bytes, previewed like an image: greyscale, at
+    most ``size`` pixels, blurred unless ``reveal``, re-encoded."""
+    image = video_frame(data, at, max_pixels=max_pixels)
+    return _preview(image, reveal, size)
 
 
 def placeholder(message: str, size: tuple[int, int] = (PREVIEW_SIZE, 120)) -> bytes:
@@ -109,7 +152,7 @@ def preview_hit(app: App, hit_id: int, *, reveal: bool = False) -> Preview:
     (``hit.preview`` or ``hit.reveal``, with the outcome) whether it worked or not."""
     with app.db.session() as session:
         row = session.execute(
-            select(Sighting.image_url, Site.allow_private, ImageRow.kind)
+            select(Sighting.image_url, Site.allow_private, ImageRow.kind, Hit.query_start)
             .join(Hit, Hit.sighting_id == Sighting.id)
             .join(Site, Site.id == Sighting.site_id)
             .join(ImageRow, ImageRow.id == Sighting.image_id)
@@ -117,11 +160,9 @@ def preview_hit(app: App, hit_id: int, *, reveal: bool = False) -> Preview:
         ).first()
     if row is None:
         raise NotFound(f"no hit with id {hit_id}")
-    url, allow_private, kind = row
+    url, allow_private, kind, query_start = row
     outcome = "shown"
     try:
-        if kind == "video":  # not fetched: the hit lists the matched stretch instead
-            raise PreviewUnavailable("a video: its hit says which stretch matched")
         try:
             status, body = fetch_image(app, url, allow_private=allow_private)
         except AddressRefused as exc:
@@ -135,6 +176,13 @@ def preview_hit(app: App, hit_id: int, *, reveal: bool = False) -> Preview:
         if status != 200:
             raise PreviewUnavailable(f"the source answered {status}")
         try:
+            if kind == "video":  # the frame where the match starts (a file up to the cap)
+                return make_video_preview(
+                    body,
+                    query_start or 0.0,
+                    max_pixels=app.config.max_image_pixels,
+                    reveal=reveal,
+                )
             return make_preview(body, max_pixels=app.config.max_image_pixels, reveal=reveal)
         finally:
             del body  # the bytes fetched go now, whatever happens

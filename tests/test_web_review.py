@@ -457,46 +457,84 @@ def test_only_analysts_review(sqlite_web: Web, source: Source) -> None:
     assert anonymous.get("/api/hits").status_code == 401
 
 
-def test_a_video_hits_page_shows_the_matched_stretch_and_no_preview(sqlite_web: Web) -> None:
+def test_a_video_hits_page_shows_the_matched_stretch_and_its_frame_blurred(
+    sqlite_web: Web,
+) -> None:
     """A video hit: its page says which stretch of the copy is which of hers; its preview
-    is a placeholder saying so (the video is not fetched)."""
+    is the copy's frame where the match starts, fetched live and previewed like an image
+    (greyscale, small, blurred until revealed)."""
+    from monitor.preview import make_video_preview
+    from monitor.recording import Observation
     from monitor.video import Frame, VideoHashes
     from monitor.video.detection import VideoHit
+    from monitor.video.synth import camera_video
 
-    web = sqlite_web
-    case_id = add_case(web.app, "Case V")
-    store_hashes(web.app, case_id, [NewHash("md5", "ab" * 16, "her video")], source="file")
-    with web.app.db.session() as session:
-        entry = session.scalar(select(HashEntry.id))
-    site = add_site(web.app, "http://video.test/", allow_private=True)
-    frames = (Frame(0.0, "0f" * 32, 90),)
-    video = VideoHashes("cd" * 32, "ab" * 16, 1000, 320, 180, "mp4", 95.0, frames)
-    record_page(
-        web.app,
-        site_id=site,
-        run_id=None,
-        page_url="http://video.test/watch",
-        observations=[
-            observation_of(video, VideoHit(entry, case_id, "vpdq", 7, "mirrored", 2, 64, 61, 123))
-        ],
+    copy = camera_video(
+        [PHOTOS / "astronaut.jpg", PHOTOS / "coffee.jpg"],
+        seconds=4,
+        fps=10,
+        size=(320, 180),
+        seed=1,
+        shot_seconds=2,
     )
-    with web.app.db.session() as session:
-        hit_id = session.scalar(select(Hit.id))
-    web.sign_in("analyst")
-    html = web.get(f"/review/hits/{hit_id}").text
-    assert "0:02-1:04 of the copy is 1:01-2:03 of the case&#39;s video" in html, html
-    preview = web.get(f"/review/hits/{hit_id}/preview")
-    assert preview.headers["content-type"] == "image/png"  # the placeholder: not fetched
-    api = web.get(f"/api/hits/{hit_id}").json()
-    assert (api["kind"], api["view"], api["query_start"], api["ref_end"]) == (
-        "video",
-        "mirrored",
-        2,
-        123,
-    )
+    source = LocalServer(lambda path: (200, copy, {"Content-Type": "video/mp4"}))
+    try:
+        web = sqlite_web
+        origin = f"http://127.0.0.1:{source.port}"
+        case_id = add_case(web.app, "Case V")
+        store_hashes(web.app, case_id, [NewHash("md5", "ab" * 16, "her video")], source="file")
+        with web.app.db.session() as session:
+            entry = session.scalar(select(HashEntry.id))
+        site = add_site(web.app, origin + "/", allow_private=True)
+        video = VideoHashes(
+            "cd" * 32, "ab" * 16, 1000, 320, 180, "mp4", 4.0, (Frame(0, "0f" * 32, 90),)
+        )
+        match = VideoHit(entry, case_id, "vpdq", 7, "mirrored", 2.5, 64, 61, 123)
+        record_page(
+            web.app,
+            site_id=site,
+            run_id=None,
+            page_url=origin + "/watch",
+            observations=[
+                Observation(origin + "/v.mp4", None, "video/mp4", None, None, video, (match,))
+            ],
+        )
+        with web.app.db.session() as session:
+            hit_id = session.scalar(select(Hit.id))
+        web.sign_in("analyst")
+        html = web.get(f"/review/hits/{hit_id}").text
+        assert "0:02-1:04 of the copy is 1:01-2:03 of the case&#39;s video" in html, html
+        api = web.get(f"/api/hits/{hit_id}").json()
+        assert (api["kind"], api["view"], api["query_start"], api["ref_end"]) == (
+            "video",
+            "mirrored",
+            2.5,
+            123,
+        )
+        blurred = web.get(f"/review/hits/{hit_id}/preview")
+        assert blurred.headers["content-type"] == "image/jpeg", blurred.text[:200]
+        picture = Image.open(io.BytesIO(blurred.content))
+        assert picture.mode == "L" and max(picture.size) <= PREVIEW_SIZE
+        revealed = web.get(f"/review/hits/{hit_id}/preview?reveal=1").content
+        # The frame at 2.5 s (the second shot), not the first one.
+        at_start = make_video_preview(copy, 2.5, max_pixels=10**8, reveal=True).data
+        at_zero = make_video_preview(copy, 0.0, max_pixels=10**8, reveal=True).data
+        assert revealed == at_start != at_zero
+        assert sharpness(Image.open(io.BytesIO(revealed))) > 2 * sharpness(picture)
+        assert source.requests == ["/v.mp4", "/v.mp4"]  # live, each time: nothing kept
+    finally:
+        source.close()
 
 
-def observation_of(video, match):  # type: ignore[no-untyped-def]
-    from monitor.recording import Observation
+def test_a_video_preview_refuses_what_it_cannot_show() -> None:
+    from monitor.preview import make_video_preview
+    from monitor.video.synth import camera_video
 
-    return Observation("http://video.test/v.mp4", None, "video/mp4", None, None, video, (match,))
+    short = camera_video([PHOTOS / "coffee.jpg"], seconds=1, fps=10, size=(160, 90), seed=1)
+    for data, at, why in (
+        (b"\x00\x00\x00\x18ftypisom" + bytes(500), 0.0, "a corrupt video at the source"),
+        (short, 5.0, "the video at the source is shorter than the matched stretch"),
+        (short, 0.0, "too large a video (more pixels than allowed)"),
+    ):
+        with pytest.raises(PreviewUnavailable, match=re.escape(why)):
+            make_video_preview(data, at, max_pixels=100 if "large" in why else 10**8)
