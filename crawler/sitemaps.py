@@ -20,6 +20,9 @@ MAX_ENTRIES = 50_000  # the sitemap protocol's own limit per file
 class Sitemap:
     pages: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    #: Video sitemaps' ``<video:content_loc>``: the video files themselves (their
+    #: ``player_loc`` is an HTML player page, not read).
+    videos: list[str] = field(default_factory=list)
     sitemaps: list[str] = field(default_factory=list)
     #: A page's ``<lastmod>``, as written (W3C datetime), where the sitemap gives one.
     lastmod: dict[str, str] = field(default_factory=dict)
@@ -87,4 +90,10 @@ def parse_sitemap(body: bytes, *, max_bytes: int) -> Sitemap | None:
                 result.lastmod[url] = stamp.text.strip()
         if len(result.pages) + len(result.images) + len(result.sitemaps) >= MAX_ENTRIES:
             break
+    for element in root.iter("{*}content_loc"):
+        parent = element.getparent()
+        if element.text and parent is not None and _localname(parent) == "video":
+            result.videos.append(element.text.strip())
+            if len(result.videos) >= MAX_ENTRIES:
+                break
     return result

@@ -128,7 +128,7 @@ class ExpectedVideo:
 
     path: str  # on the main host: the file, or the playlist/manifest of a stream
     page: str
-    form: str  # video-src, video-source, og-video, link-video, hls, dash
+    form: str  # video-src, video-source, og-video, link-video, hls, dash, sitemap-video
     transform: str  # exact, excerpt, mirrored, hls, dash, long; unrelated, corrupt, ...
     #: The stretch (seconds) of the case's video it holds; None: not a copy.
     ref_range: tuple[float, float] | None = None
@@ -731,10 +731,16 @@ def _robots_and_sitemap(b: _Builder) -> None:
     # The image entry hangs off "/", which does not show it: only the sitemap does.
     # /private/ is listed too: robots.txt still applies to URLs found in sitemaps.
     urls = ["/", "/gallery.html", "/orphan.html", PRIVATE_PREFIX + "stash.html"]
+    # A video sitemap entry too: the file itself (content_loc), served by /clips.html's
+    # builder; player_loc is an HTML page, not a video.
+    video = (
+        f"<video:video><video:content_loc>{MAIN}{SITEMAP_VIDEO}</video:content_loc>"
+        f"<video:player_loc>{MAIN}/clips.html</video:player_loc></video:video>"
+    )
     entries = "\n".join(
         f"  <url><loc>{MAIN}{path}</loc>"
         + (
-            f"<image:image><image:loc>{MAIN}{listed.path}</image:loc></image:image>"
+            f"<image:image><image:loc>{MAIN}{listed.path}</image:loc></image:image>{video}"
             if path == "/"
             else ""
         )
@@ -744,7 +750,8 @@ def _robots_and_sitemap(b: _Builder) -> None:
     sitemap = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"\n'
-        '        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">\n'
+        '        xmlns:image="http://www.google.com/schemas/sitemap-image/1.1"\n'
+        '        xmlns:video="http://www.google.com/schemas/sitemap-video/1.1">\n'
         f"{entries}\n</urlset>\n"
     )
     b.main[SITEMAP_PATH] = Route(
@@ -845,6 +852,8 @@ VIDEO_SHOT_SECONDS = 3.0
 VIDEO_FPS = 12
 #: The excerpt on /clips.html: this stretch of the case's video.
 VIDEO_EXCERPT = (4.5, 10.5)
+#: The video a video sitemap entry names (the DASH stream's file, on no page as a file).
+SITEMAP_VIDEO = "/media/dash/her-8fps.mp4"
 #: HLS segments of the stream copy.
 HLS_SEGMENTS = 3
 
@@ -901,6 +910,7 @@ def _clips_page(b: _Builder, too_large_bytes: int) -> tuple[list[ExpectedVideo],
         ExpectedVideo("/media/hls/her.m3u8", page, "hls", "hls", whole),
         ExpectedVideo("/media/dash/her.mpd", page, "dash", "dash", whole),
         ExpectedVideo("/media/clips/her-long.mp4", page, "video-src", "long", whole),
+        ExpectedVideo(SITEMAP_VIDEO, SITEMAP_PATH, "sitemap-video", "fps", whole),
         ExpectedVideo("/media/clips/holiday.mp4", page, "link-video", "unrelated"),
         ExpectedVideo("/media/clips/broken.mp4", page, "video-src", "corrupt"),
         ExpectedVideo("/media/clips/huge.mp4", page, "video-src", "too_large"),
@@ -943,7 +953,7 @@ def _clips_page(b: _Builder, too_large_bytes: int) -> tuple[list[ExpectedVideo],
         "#EXTINF:4.0,\nher-240p-0.ts\n#EXT-X-ENDLIST\n"
     )
     video("/media/hls/locked.m3u8", locked.encode(), playlist)
-    video("/media/dash/her-8fps.mp4", files["dash"])
+    video(SITEMAP_VIDEO, files["dash"])
     mpd = f"""<?xml version="1.0" encoding="UTF-8"?>
 <MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT{whole[1]:.1f}S"
      profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" minBufferTime="PT2S">

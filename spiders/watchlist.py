@@ -17,7 +17,7 @@ from twisted.python.failure import Failure
 from w3lib.url import canonicalize_url
 
 from crawler.errors import classify
-from crawler.extract import extract_images
+from crawler.extract import extract_images, video_kind
 from crawler.items import PageItem, PageStateItem
 from crawler.pipelines import header
 from crawler.runtime import runtime
@@ -234,12 +234,17 @@ class WatchlistSpider(Spider):
                 yield from self._reuse(seen, follow=True)
             else:
                 yield self._page_request(url)
-        if sitemap.images:
-            # An image sitemap names images directly; the sitemap is where they were found.
+        videos = [response.urljoin(u) for u in sitemap.videos] if self.videos_wanted else []
+        if sitemap.images or videos:
+            # An image or video sitemap names them directly; the sitemap is where they were
+            # found.
+            if videos:
+                self.crawler.stats.inc_value("monitor/video_references", len(videos))
             yield PageItem(
                 page_url=response.url,
                 image_urls=[response.urljoin(u) for u in sitemap.images],
                 referer=self.site.start_urls[0],
+                videos=[(url, video_kind(url)) for url in videos],
             )
 
 

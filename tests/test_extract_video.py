@@ -581,3 +581,25 @@ def test_videos_are_unique_resolved_and_accounted(html: str, base: str, cap: int
     for reason, count in ex.video_skipped.items():
         assert reason in VIDEO_SKIP_REASONS and count > 0
     assert set(ex.skipped) <= set(extract.SKIP_REASONS)
+
+
+def test_video_sitemaps_name_their_files_not_their_players() -> None:
+    from crawler.sitemaps import parse_sitemap
+
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
+<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"
+        xmlns:video="http://www.google.com/schemas/sitemap-video/1.1">
+  <url><loc>https://example.com/watch/1</loc>
+    <video:video>
+      <video:thumbnail_loc>https://example.com/t/1.jpg</video:thumbnail_loc>
+      <video:content_loc>https://cdn.example.com/v/1.mp4</video:content_loc>
+      <video:player_loc>https://example.com/player?v=1</video:player_loc>
+    </video:video>
+  </url>
+  <url><loc>https://example.com/watch/2</loc></url>
+  <content_loc>https://example.com/not-in-a-video-element.mp4</content_loc>
+</urlset>"""
+    sitemap = parse_sitemap(body, max_bytes=1 << 20)
+    assert sitemap is not None
+    assert sitemap.videos == ["https://cdn.example.com/v/1.mp4"]
+    assert sitemap.pages == ["https://example.com/watch/1", "https://example.com/watch/2"]
