@@ -72,7 +72,9 @@ def gets(server: SiteServer, host: str | None = None) -> list[tuple[str, str]]:
 
 
 def is_image_path(host: str, path: str) -> bool:
-    return path.startswith("/img/" if host == "main" else "/media/")
+    """An image's or a video's path (media, not a page): /img/ and /media/ on the main
+    host (its videos, some named by the sitemap), /media/ on the CDN."""
+    return path.startswith(("/img/", "/media/") if host == "main" else "/media/")
 
 
 def page_gets(server: SiteServer) -> list[tuple[str, str]]:
